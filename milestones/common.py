@@ -1,0 +1,93 @@
+"""Shared pieces of every milestone script: argument parsing and the final report.
+
+Each milestone prints its report (target, achieved, time, parameters) to stdout and exits with
+status 0 when it met its target, 1 when it missed it. ``tito milestone run`` puts this folder on
+``sys.path`` so the scripts can ``import common``; running a script directly works too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every milestone understands."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="a short run for CI, judged against a lower bar")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the report as JSON to FILE")
+    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
+                   help="fetch dataset files missing from the cache, verified by SHA-256 "
+                        "(default); --no-download fails with a message naming the files instead")
+    return p
+
+
+@dataclass
+class Report:
+    """What a milestone achieved against its target."""
+
+    milestone: str
+    metric: str
+    target: float
+    achieved: float
+    higher_is_better: bool = True
+    seconds: float = 0.0
+    parameters: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        if self.higher_is_better:
+            return self.achieved >= self.target
+        return self.achieved <= self.target
+
+    def show(self) -> None:
+        op = "≥" if self.higher_is_better else "≤"
+        verdict = "PASSED" if self.passed else "MISSED"
+        lines = [
+            "",
+            f"== {self.milestone}: {verdict} ==",
+            f"  target     {self.metric} {op} {self.target:g}",
+            f"  achieved   {self.metric} = {self.achieved:.4g}",
+            f"  time       {self.seconds:.1f} s",
+            f"  parameters {self.parameters:,}",
+        ]
+        for k, v in self.details.items():
+            lines.append(f"  {k:<10} {v}")
+        print("\n".join(lines), flush=True)
+
+    def finish(self, json_path: str | None = None) -> int:
+        """Print the report, optionally save it as JSON, and return the exit status."""
+        self.show()
+        if json_path:
+            data = {**self.__dict__, "passed": self.passed}
+            tmp = json_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(data, f, indent=2, default=str)
+            os.replace(tmp, json_path)
+        return 0 if self.passed else 1
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds``."""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def exit_with(report: Report, json_path: str | None = None) -> None:
+    sys.exit(report.finish(json_path))

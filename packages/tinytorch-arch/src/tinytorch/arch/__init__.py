@@ -1,0 +1,48 @@
+"""tinytorch.arch: the Architecture tier — convolutions, pooling, normalization, attention,
+transformers and a small model zoo.
+
+Every layer here is also reachable at PyTorch's path when this tier is installed:
+``tinytorch.nn.Conv2d``, ``tinytorch.nn.functional.scaled_dot_product_attention``, ... (the nn
+tier looks them up lazily, by name, so it never imports this tier).
+
+| file | what it holds |
+|---|---|
+| conv.py | ``Conv2d`` / ``conv2d``: im2col over strided views + one matrix product |
+| pooling.py | ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d`` over strided windows |
+| batchnorm.py | ``BatchNorm1d``, ``BatchNorm2d`` with running statistics |
+| dropout2d.py | ``Dropout2d``: whole channels dropped |
+| embedding.py | ``Embedding`` / ``embedding`` |
+| positional.py | learned, sinusoidal and rotary position encodings |
+| attention.py | ``scaled_dot_product_attention``: one fused op with its own backward |
+| multihead_attention.py | ``MultiheadAttention`` with PyTorch's parameter names |
+| transformer.py | ``TransformerBlock`` (pre-norm) |
+| gpt.py | ``GPT``, ``GPTConfig`` and ``generate`` |
+| models/ | the zoo: ``MLP``, ``LeNet5``, ``CifarCNN`` (GPT presets live in gpt.py) |
+"""
+
+from tinytorch.arch import functional
+from tinytorch.arch.attention import scaled_dot_product_attention
+from tinytorch.arch.batchnorm import BatchNorm1d, BatchNorm2d
+from tinytorch.arch.conv import Conv2d
+from tinytorch.arch.dropout2d import Dropout2d
+from tinytorch.arch.embedding import Embedding
+from tinytorch.arch.gpt import GPT, GPTConfig, gpt_char_medium, gpt_char_small, gpt_nano
+from tinytorch.arch.models import MLP, CifarCNN, LeNet5
+from tinytorch.arch.multihead_attention import MultiheadAttention
+from tinytorch.arch.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from tinytorch.arch.positional import (
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+)
+from tinytorch.arch.transformer import TransformerBlock
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GPT", "MLP", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "CifarCNN",
+    "Conv2d", "Dropout2d", "Embedding", "GPTConfig", "LeNet5", "LearnedPositionalEmbedding",
+    "MaxPool2d", "MultiheadAttention", "RotaryEmbedding", "SinusoidalPositionalEncoding",
+    "TransformerBlock", "functional", "gpt_char_medium", "gpt_char_small", "gpt_nano",
+    "scaled_dot_product_attention",
+]

@@ -1,0 +1,185 @@
+"""``GPT``: a decoder-only transformer language model, readable top to bottom (after nanoGPT).
+
+    idx (N, T) ──wte──► (N, T, E) ──+wpe──► dropout ──► n_layer × TransformerBlock (causal)
+        ──► LayerNorm ──► lm_head ──► logits (N, T, V)   [+ cross-entropy against targets]
+
+Systems view, with ``L`` layers of width ``E``, context ``T`` and vocabulary ``V``:
+
+- parameters: ``L·(12·E² + 13·E)`` in the blocks, ``V·E`` token and ``T·E`` position
+  embeddings, ``2·E`` for the final LayerNorm, and ``V·E`` more for ``lm_head`` unless it is
+  tied to the token embedding (the default: the same matrix reads tokens in and scores them
+  out, which saves parameters and usually helps small models).
+- FLOPs per token, forward: ``L·(24·E² + 4·T·E) + 2·E·V`` (``flops_per_token``); a training
+  step costs about three times that (backward is two matrix products per forward one).
+- memory: activations dominate training, roughly ``L·N·T·(16·E + 2·H·T)`` saved floats.
+
+``generate`` samples autoregressively without a cache: each new token reruns the model on the
+last ``block_size`` tokens (``O(T²)`` per token). That is simple and exact; the KV cache that
+turns it into ``O(T)`` per token belongs to the Optimization tier.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import tinytorch
+from tinytorch.arch.embedding import Embedding
+from tinytorch.arch.positional import LearnedPositionalEmbedding, RotaryEmbedding
+from tinytorch.arch.transformer import TransformerBlock
+from tinytorch.core.random import generator
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn import Dropout, LayerNorm, Linear, Module, ModuleList, init
+from tinytorch.nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    """The shape of a GPT. The defaults are the character-level model of milestone 05."""
+
+    vocab_size: int = 65       # V: number of token ids
+    block_size: int = 64       # T: the longest context the model sees
+    n_layer: int = 4           # L: transformer blocks
+    n_head: int = 4            # H: attention heads per block (n_embd % n_head == 0)
+    n_embd: int = 128          # E: width of the residual stream
+    dropout: float = 0.0       # on embeddings, attention weights and residual branches
+    bias: bool = True          # biases in Linear and LayerNorm layers
+    tie_weights: bool = True   # lm_head shares the token-embedding matrix
+    rotary: bool = False       # rotary position embeddings instead of a learned table
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if self.rotary and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"rotary embeddings need an even head size, got "
+                             f"n_embd/n_head = {self.n_embd // self.n_head}")
+
+
+class GPT(Module):
+    """A GPT language model: ``forward(idx, targets=None) -> (logits, loss)``.
+
+    ``idx`` and ``targets`` are ``(N, T)`` int64 token ids with ``T <= block_size``; ``logits``
+    is ``(N, T, vocab_size)``; ``loss`` is the mean cross-entropy of predicting ``targets`` (None
+    without targets). Train it with any optimizer, e.g.
+    ``tinytorch.optim.AdamW(model.parameters(), lr=1e-3)``.
+
+    Size (see the module docstring for the formulas): the default ``GPTConfig()``, milestone
+    05's model, has 809,856 parameters and costs 1.72 MFLOP per token forward
+    (``flops_per_token()``), about 10.6 GFLOP for a training step on 32 × 64 tokens.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.wte = Embedding(c.vocab_size, c.n_embd)
+        rotary = RotaryEmbedding(c.n_embd // c.n_head, c.block_size) if c.rotary else None
+        self.wpe = None if c.rotary else LearnedPositionalEmbedding(c.block_size, c.n_embd)
+        self.drop = Dropout(c.dropout)
+        self.blocks = ModuleList([
+            TransformerBlock(c.n_embd, c.n_head, dropout=c.dropout, bias=c.bias, causal=True,
+                             rotary=rotary)
+            for _ in range(c.n_layer)
+        ])
+        self.ln_f = LayerNorm(c.n_embd, bias=c.bias)
+        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False)
+        if c.tie_weights:
+            self.lm_head.weight = self.wte.weight
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """GPT-2's initialisation: N(0, 0.02) weights and embeddings, zero biases, and the two
+        projections that write into the residual stream scaled by ``1/sqrt(2·n_layer)`` so the
+        stream's variance does not grow with depth."""
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                init.zeros_(p)
+            elif p.ndim >= 2:
+                residual = name.endswith(("attn.out_proj.weight", "mlp.proj.weight"))
+                init.normal_(p, 0.0, residual_std if residual else 0.02)
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        n, t = idx.shape
+        if t > self.config.block_size:
+            raise ValueError(f"cannot forward a sequence of length {t}: the block size is "
+                             f"only {self.config.block_size} (idx of shape {(n, t)})")
+        x = self.wte(idx)                                   # (N, T, E)
+        if self.wpe is not None:
+            x = self.wpe(x)                                 # + position table rows 0..T-1
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x)                                    # (N, T, E)
+        logits = self.lm_head(self.ln_f(x))                 # (N, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(n * t, -1), targets.reshape(n * t))
+        return logits, loss
+
+    @tinytorch.no_grad()
+    def generate(self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None) -> Tensor:
+        """Extend ``idx (N, T0)`` by ``max_new_tokens`` sampled ids -> ``(N, T0 + max_new_tokens)``.
+
+        Each step feeds the last ``block_size`` tokens, divides the final logits by
+        ``temperature``, keeps the ``top_k`` largest (all when None; ``top_k=1`` is greedy
+        decoding) and samples from the softmax with the global generator, so a run is
+        reproducible under ``tinytorch.manual_seed``. Call ``model.eval()`` first to switch
+        dropout off.
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        out = np.array(idx.array, dtype=np.int64)
+        block = self.config.block_size
+        for _ in range(max_new_tokens):
+            logits, _ = self(Tensor._wrap(out[:, -block:]))
+            last = logits.array[:, -1, :].astype(np.float64) / temperature   # (N, V)
+            out = np.concatenate([out, sample_next(last, top_k)[:, None]], axis=1)
+        return Tensor._wrap(out)
+
+    def flops_per_token(self) -> int:
+        """Forward FLOPs per token at full context: ``L·(24·E² + 4·T·E) + 2·E·V``."""
+        c = self.config
+        e = c.n_embd
+        return c.n_layer * (24 * e * e + 4 * c.block_size * e) + 2 * e * c.vocab_size
+
+
+def sample_next(logits: np.ndarray, top_k: int | None) -> np.ndarray:
+    """One id per row of ``logits (N, V)``: top-k filter, softmax, inverse-CDF sampling."""
+    v = logits.shape[-1]
+    if top_k is not None and top_k < v:
+        kth = np.partition(logits, v - top_k, axis=-1)[:, v - top_k, None]   # (N, 1)
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(probs, axis=-1)
+    u = generator().random((logits.shape[0], 1)) * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), v - 1).astype(np.int64)
+
+
+def gpt_nano(vocab_size: int = 65) -> GPTConfig:
+    """A 2-layer, 2-head, 32-wide GPT with a 16-token context, for tests and quick checks.
+
+    28,064 parameters (with V=65, tied); 0.06 MFLOP per token forward.
+    """
+    return GPTConfig(vocab_size=vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+def gpt_char_small(vocab_size: int = 65) -> GPTConfig:
+    """Milestone 05's character model: 4 layers, 4 heads, 128 wide, 64-token context.
+
+    809,856 parameters (with V=65, tied); 1.72 MFLOP per token forward.
+    """
+    return GPTConfig(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128)
+
+
+def gpt_char_medium(vocab_size: int = 65) -> GPTConfig:
+    """nanoGPT's Shakespeare-character recipe: 6 layers, 6 heads, 384 wide, 256-token context,
+    dropout 0.2.
+
+    10,770,816 parameters (with V=65, tied); 23.6 MFLOP per token forward.
+    """
+    return GPTConfig(vocab_size=vocab_size, block_size=256, n_layer=6, n_head=6, n_embd=384,
+                     dropout=0.2)

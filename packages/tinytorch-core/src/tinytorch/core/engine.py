@@ -1,0 +1,243 @@
+"""The backward engine: reverse-mode automatic differentiation over the recorded graph.
+
+Systems view: ``backward`` first counts, for every node reachable from the output, how many
+edges lead into it (one iterative pass, no recursion, so a 10,000-op chain is fine). It then
+runs Kahn's algorithm: a node runs its backward once every consumer has handed it a gradient,
+which is summed in a dict meanwhile. Right after a node ran, everything it held (saved arrays,
+edges) is released unless ``retain_graph=True``, so peak memory falls as the pass proceeds.
+Leaf tensors accumulate into ``.grad`` in place. Cost: two dict operations and one Python call
+per node, plus the arrays each backward allocates.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinytorch.core.function import Function, unbroadcast
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+def _count_consumers(roots: Sequence[Function]) -> dict[Function, int]:
+    """For every node reachable from ``roots``: how many edges of the graph point at it."""
+    count: dict[Function, int] = {}
+    stack = []
+    for root in roots:
+        if root not in count:
+            count[root] = 0
+            stack.append(root)
+    while stack:
+        edges = stack.pop().edges
+        if edges is None:
+            raise RuntimeError(_FREED)
+        for e in edges:
+            if isinstance(e, Function):
+                if e in count:
+                    count[e] += 1
+                else:
+                    count[e] = 1
+                    stack.append(e)
+    return count
+
+
+class _Sink:
+    """Where gradients end up: leaves' ``.grad`` (backward) or a list (``autograd.grad``).
+
+    A leaf's ``.grad`` must own its array, since later backward calls add into it in place.
+    An array the sink cannot prove private (a view, read-only, or one that also went somewhere
+    else, such as the gradient ``Add`` passes to both inputs) is copied first.
+    """
+
+    def __init__(self, inputs: Sequence[Any] | None) -> None:
+        self.inputs = inputs
+        self.shared: set[int] = set()  # ids of arrays that must be copied before a leaf keeps them
+        if inputs is not None:
+            self.wanted_leaves = {id(t): i for i, t in enumerate(inputs) if t.grad_fn is None}
+            self.wanted_nodes = {t.grad_fn: i for i, t in enumerate(inputs)
+                                 if t.grad_fn is not None}
+            self.captured: list[np.ndarray | None] = [None] * len(inputs)
+
+    def capture(self, i: int, g: np.ndarray) -> None:
+        prev = self.captured[i]
+        self.captured[i] = g if prev is None else prev + g
+
+    def leaf(self, tensor: Any, g: np.ndarray) -> None:
+        """Hand ``g`` (already in the tensor's shape and dtype) to a leaf or retained tensor."""
+        if self.inputs is not None:
+            i = self.wanted_leaves.get(id(tensor))
+            if i is not None:
+                self.capture(i, g)
+            return
+        if tensor.grad is None:
+            if id(g) in self.shared or g.base is not None or not g.flags.writeable:
+                g = np.array(g, copy=True)
+            self.shared.add(id(g))
+            tensor.grad = Tensor._wrap(g)
+        else:
+            acc = tensor.grad.array
+            if acc.shape == g.shape and acc.flags.writeable:
+                np.add(acc, g, out=acc, casting="unsafe")
+            else:
+                tensor.grad.array = acc + g
+
+
+def run_backward(
+    roots: Sequence[Any],
+    grads: Sequence[np.ndarray],
+    retain_graph: bool = False,
+    inputs: Sequence[Any] | None = None,
+) -> list[np.ndarray | None] | None:
+    """Propagate ``grads`` from the output tensors ``roots`` down to the leaves.
+
+    With ``inputs`` (``autograd.grad``) the gradients of those tensors are returned instead of
+    being accumulated into ``.grad``.
+    """
+    sink = _Sink(inputs)
+    pending: dict[Function, np.ndarray] = {}
+    nodes = []
+    for t, g in zip(roots, grads):
+        sink.shared.add(id(g))  # the caller's array: a leaf must get a copy
+        if t.grad_fn is None:
+            sink.leaf(t, g)
+        else:
+            prev = pending.get(t.grad_fn)
+            pending[t.grad_fn] = g if prev is None else prev + g
+            nodes.append(t.grad_fn)
+
+    waiting = _count_consumers(nodes)
+    ready = [n for n in dict.fromkeys(nodes) if waiting[n] == 0]
+    while ready:
+        node = ready.pop()
+        edges = node.edges
+        grad = pending.pop(node, None)
+        if grad is None:  # every consumer returned None for it: nothing flows further
+            in_grads: Any = (None,) * len(edges)
+        else:
+            if inputs is not None and node in sink.wanted_nodes:
+                sink.capture(sink.wanted_nodes[node], grad)
+            if node._retained is not None:
+                out = node._retained()
+                if out is not None:
+                    sink.leaf(out, grad)
+            in_grads = node.backward(node, grad)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            sink.shared.add(id(grad))
+        if not retain_graph:
+            node.__dict__.clear()  # saved arrays, edges and anything else the op stored
+        for edge, g in zip(edges, in_grads):
+            if edge is None:
+                continue
+            if isinstance(edge, Function):
+                if g is not None:
+                    if g.shape != edge.out_shape:
+                        g = unbroadcast(g, edge.out_shape)
+                    if g.dtype != edge.out_dtype:
+                        g = g.astype(edge.out_dtype)
+                    prev = pending.get(edge)
+                    pending[edge] = g if prev is None else prev + g
+                left = waiting[edge] - 1
+                waiting[edge] = left
+                if not left:
+                    ready.append(edge)
+            elif g is not None:
+                a = edge.array
+                if type(g) is not np.ndarray:
+                    g = np.asarray(g)
+                if g.shape != a.shape:
+                    g = unbroadcast(g, a.shape)
+                if g.dtype != a.dtype:
+                    g = g.astype(a.dtype)
+                sink.leaf(edge, g)
+    return sink.captured if inputs is not None else None
+
+
+def backward(
+    tensor: Any, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
+) -> None:
+    """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "element 0 of tensors does not require grad and does not have a grad_fn"
+        )
+    if gradient is None:
+        if tensor.array.size != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        g = np.ones_like(tensor.array)
+    else:
+        g = gradient.array if isinstance(gradient, Tensor) else np.asarray(gradient)
+        if g.shape != tensor.array.shape:
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[0] has a shape of {tuple(g.shape)} and "
+                f"output[0] has a shape of {tuple(tensor.array.shape)}."
+            )
+        g = g.astype(tensor.array.dtype, copy=False)
+    run_backward([tensor], [g], retain_graph=retain_graph)
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Any, ...]:
+    """``tinytorch.autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs`` (first order).
+
+    Nothing is accumulated into ``.grad``; the gradients are returned as a tuple of Tensors.
+    """
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    gs = []
+    for out, go in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if go is None:
+            if out.array.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            gs.append(np.ones_like(out.array))
+        else:
+            gs.append(np.asarray(go.array if isinstance(go, Tensor) else go, out.array.dtype))
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    found = run_backward(outputs, gs, retain_graph=bool(retain_graph), inputs=inputs)
+    result = []
+    for g in found or []:
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior."
+            )
+        result.append(None if g is None else Tensor._wrap(np.array(g, copy=True)))
+    return tuple(result)
+
+
+def retain(tensor: Any) -> None:
+    """Make a non-leaf tensor keep its ``.grad`` (``tensor.retain_grad()``)."""
+    if tensor.grad_fn is not None:
+        tensor.grad_fn._retained = weakref.ref(tensor)
+
+
+from tinytorch.core.tensor import Tensor  # noqa: E402  (tensor.py imports this module)

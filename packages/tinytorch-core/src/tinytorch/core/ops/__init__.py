@@ -1,0 +1,1 @@
+"""The op library: each module groups related ``Function`` subclasses and their wrappers."""

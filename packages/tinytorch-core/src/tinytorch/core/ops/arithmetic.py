@@ -1,0 +1,286 @@
+"""Arithmetic: ``+ - * / **``, negation and matrix products.
+
+Systems view: elementwise ops cost one pass over the broadcast output (1 FLOP per element) and
+allocate one output array; their backward costs one or two more passes, and broadcasting is
+undone by the engine's ``unbroadcast``. ``matmul`` of (M, K) by (K, N) costs 2·M·K·N FLOPs
+forward and twice that backward (grad @ Bᵀ and Aᵀ @ grad), all inside BLAS.
+
+Python scalars stay scalars (never wrapped in arrays), so ``x * 1.5`` keeps x's dtype and costs
+no extra allocation. Where NumPy's promotion differs from PyTorch's (NumPy scalars, integer
+tensors meeting floats) ``_promote`` converts the operands first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinytorch.core import dtypes
+from tinytorch.core.function import Function
+from tinytorch.core.tensor import Tensor
+
+
+def _float_kind(x: Any) -> Any:
+    """The float dtype ``x`` brings into a mixed int/float op, or None if ``x`` is not float."""
+    if type(x) is np.ndarray:
+        return x.dtype if x.dtype.kind == "f" else None
+    return dtypes.get_default_dtype() if type(x) is float else None
+
+
+def _promote(a: Any, b: Any) -> tuple[Any, Any]:
+    """Apply PyTorch's type promotion where NumPy's differs.
+
+    NumPy scalars act like Python scalars (``float32_tensor * np.float64(2)`` stays float32),
+    and an integer or bool tensor meeting a float operand becomes that operand's float dtype
+    (float32 for a Python float) instead of NumPy's float64.
+    """
+    ta, tb = type(a), type(b)
+    if ta is np.ndarray:                 # fast exits for the common cases
+        if tb is np.ndarray:
+            if a.dtype is b.dtype:
+                return a, b
+        elif tb is int or (tb is float and a.dtype.kind == "f"):
+            return a, b
+    if isinstance(a, np.generic):
+        a = a.item()
+    if isinstance(b, np.generic):
+        b = b.item()
+    if type(a) is np.ndarray and a.dtype.kind in "biu":
+        f = _float_kind(b)
+        if f is not None:
+            a = a.astype(f)
+    elif type(b) is np.ndarray and b.dtype.kind in "biu":
+        f = _float_kind(a)
+        if f is not None:
+            b = b.astype(f)
+    return a, b
+
+
+def _true_div_operands(a: Any, b: Any) -> tuple[Any, Any]:
+    """Division of integers gives the default float dtype, as in PyTorch."""
+    a, b = _promote(a, b)
+    if type(a) is np.ndarray and a.dtype.kind in "biu":
+        a = a.astype(dtypes.get_default_dtype())
+    if type(b) is np.ndarray and b.dtype.kind in "biu":
+        b = b.astype(dtypes.get_default_dtype())
+    return a, b
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        # a, b: broadcastable shapes -> broadcast shape
+        return np.add(*_promote(a, b))
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        return grad, grad
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        return np.subtract(*_promote(a, b))
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        a, b = _promote(a, b)
+        ctx.saved_tensors = (a, b)
+        return np.multiply(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        a, b = _true_div_operands(a, b)
+        ctx.saved_tensors = (a, b)
+        return np.true_divide(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = grad / b if need_a else None
+        gb = -grad * a / (b * b) if need_b else None
+        return ga, gb
+
+
+class Pow(Function):
+    """``a ** b`` with tensor or scalar base and exponent."""
+
+    @staticmethod
+    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+        a, b = _promote(a, b)
+        out = np.power(a, b)
+        ctx.saved_tensors = (a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = gb = None
+        if need_a:
+            if isinstance(b, np.ndarray):
+                ga = grad * b * np.power(a, b - 1)
+            elif b == 2:
+                ga = grad * (2 * a)
+            else:
+                ga = grad * (b * np.power(a, b - 1))
+        if need_b:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+            gb = grad * out * log_a
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
+        return np.negative(a)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
+        return -grad
+
+
+class MatMul(Function):
+    """``a @ b`` for 1-D, 2-D and batched (broadcast) operands, with NumPy's rules."""
+
+    @staticmethod
+    def forward(ctx: Function, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # a: (..., M, K) @ b: (..., K, N) -> (..., M, N); 1-D operands gain and lose a unit axis
+        ctx.saved_tensors = (a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        a2 = a[None, :] if a.ndim == 1 else a          # (M=1, K)
+        b2 = b[:, None] if b.ndim == 1 else b          # (K, N=1)
+        g = grad
+        if not (g.flags.c_contiguous or g.flags.f_contiguous):
+            # a broadcast gradient (e.g. from sum(): all strides 0) cannot go to BLAS; copy it
+            # once here rather than letting both products take NumPy's slow generic path
+            g = np.ascontiguousarray(g)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)                   # (..., M) -> (..., M, 1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)                   # (..., N) -> (..., 1, N)
+        ga = gb = None
+        if need_a:
+            ga = np.matmul(g, np.swapaxes(b2, -1, -2))   # (..., M, N) @ (..., N, K)
+            if a.ndim == 1:
+                ga = ga.reshape(-1, a.shape[0]).sum(0) if ga.ndim > 2 else ga[0]
+            elif ga.shape != a.shape:
+                ga = _sum_to(ga, a.shape)
+        if need_b:
+            if a2.ndim > 2 and b2.ndim == 2:
+                # a batched (B..., M, K) against a shared 2-D b (a Linear layer on a sequence):
+                # fold the batch into the rows and do one (K, B·M) @ (B·M, N) GEMM
+                k = a2.shape[-1]
+                gb = a2.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
+            else:
+                gb = np.matmul(np.swapaxes(a2, -1, -2), g)   # (..., K, M) @ (..., M, N)
+            if b.ndim == 1:
+                gb = gb.reshape(-1, b.shape[0]).sum(0) if gb.ndim > 2 else gb[:, 0]
+            elif gb.shape != b.shape:
+                gb = _sum_to(gb, b.shape)
+        return ga, gb
+
+
+def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input + alpha * other``."""
+    if alpha != 1:
+        other = Mul.apply(other, alpha)
+    return Add.apply(input, other)
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """``input - alpha * other``."""
+    if alpha != 1:
+        other = Mul.apply(other, alpha)
+    return Sub.apply(input, other)
+
+
+def mul(input: Any, other: Any) -> Tensor:
+    return Mul.apply(input, other)
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """True division; ``rounding_mode`` 'floor' or 'trunc' gives a non-differentiable result."""
+    if rounding_mode is None:
+        return Div.apply(input, other)
+    a = input.array if isinstance(input, Tensor) else input
+    b = other.array if isinstance(other, Tensor) else other
+    if rounding_mode == "floor":
+        return Tensor._wrap(np.asarray(np.floor_divide(a, b)))
+    if rounding_mode == "trunc":
+        q = np.trunc(np.true_divide(a, b))
+        res = np.asarray(q).astype(np.result_type(a, b), copy=False)
+        return Tensor._wrap(res)
+    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                     f"but found '{rounding_mode}'")
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input: Any, other: Any) -> Tensor:
+    a = input.array if isinstance(input, Tensor) else input
+    b = other.array if isinstance(other, Tensor) else other
+    return Tensor._wrap(np.asarray(np.remainder(a, b)))
+
+
+def pow(input: Any, exponent: Any) -> Tensor:
+    return Pow.apply(input, exponent)
+
+
+def neg(input: Tensor) -> Tensor:
+    return Neg.apply(input)
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product with NumPy/PyTorch broadcasting; 0-d operands are an error."""
+    a = input.array if isinstance(input, Tensor) else np.asarray(input)
+    b = other.array if isinstance(other, Tensor) else np.asarray(other)
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError("both arguments to matmul need to be at least 1D, "
+                           f"but they are {a.ndim}D and {b.ndim}D")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        sa = tuple(a.shape)
+        sb = tuple(b.shape)
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa} and {sb}): "
+                           f"inner dimensions {ka} and {kb} differ")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected both matmul operands to have the same dtype, "
+                           f"got {a.dtype} and {b.dtype}")
+    return MatMul.apply(input, other)
+
+
+mm = bmm = matmul

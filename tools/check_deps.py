@@ -1,0 +1,101 @@
+"""Check that every tier declares what it imports, and that tier version ranges agree.
+
+    python tools/check_deps.py
+
+1. For each tier, each requirement on a lower tier (``tinytorch-core>=0.1.0,<0.2``) must
+   include that tier's version in the tree, so a release of the whole tree installs together.
+2. Each tier's source may import only the standard library, its own modules, and the
+   distributions it declares (found by parsing every ``import`` statement with ``ast``).
+   Lazy lookups by string (``importlib.import_module("tinytorch.arch")``) are how a lower tier
+   reaches a higher one at run time, and are not imports.
+Exit status 1 lists every problem found.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from tiers import load_tiers
+
+# Which distribution provides a top-level import (or a tinytorch sub-package).
+PROVIDERS = {
+    "tinytorch": "tinytorch-core", "tinytorch.core": "tinytorch-core",
+    "tinytorch.autograd": "tinytorch-core", "tinytorch.cli": "tinytorch-core",
+    "tinytorch.nn": "tinytorch-nn", "tinytorch.optim": "tinytorch-nn",
+    "tinytorch.train": "tinytorch-nn", "tinytorch.data": "tinytorch-data",
+    "tinytorch.arch": "tinytorch-arch", "tinytorch.perf": "tinytorch-optim",
+    "tinytorch.onnx": "tinytorch-optim", "tinytorch.olympics": "tinytorch-olympics",
+    "numpy": "numpy", "tqdm": "tqdm", "onnx": "onnx", "onnxruntime": "onnxruntime",
+}
+
+
+def provider(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] == "tinytorch":
+        return PROVIDERS.get(".".join(parts[:2]), "tinytorch-core")
+    if parts[0] in sys.stdlib_module_names or parts[0] == "__future__":
+        return None
+    return PROVIDERS.get(parts[0], parts[0])
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute modules imported at any level of a file (optional imports in try included)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def optional_imports(path: Path) -> set[str]:
+    """Imports guarded by ``try: ... except ImportError`` (optional dependencies)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+            for h in node.handlers
+        ):
+            for sub in node.body:
+                for inner in ast.walk(sub):
+                    if isinstance(inner, ast.Import):
+                        found.update(a.name for a in inner.names)
+                    elif isinstance(inner, ast.ImportFrom) and inner.module:
+                        found.add(inner.module)
+    return found
+
+
+def main() -> int:
+    tiers = load_tiers()
+    problems = []
+    for tier in tiers.values():
+        declared = {Requirement(r).name.lower() for r in tier.requirements}
+        for dep, spec in tier.tier_requirements().items():
+            if dep not in tiers:
+                problems.append(f"{tier.name}: requires unknown tier {dep}")
+            elif tiers[dep].version not in SpecifierSet(spec):
+                problems.append(f"{tier.name}: requires {dep}{spec}, but the tree has "
+                                f"{dep} {tiers[dep].version}")
+        for path in sorted((tier.path / "src").rglob("*.py")):
+            optional = optional_imports(path)
+            for module in sorted(imports_of(path) - optional):
+                dist = provider(module)
+                if dist is None or dist == tier.name or dist in declared:
+                    continue
+                problems.append(f"{path.relative_to(tier.path.parent.parent)}: imports "
+                                f"{module!r} from {dist}, which {tier.name} does not declare")
+    for p in problems:
+        print(p)
+    print(f"checked {len(tiers)} tiers: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
