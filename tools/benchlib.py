@@ -4,9 +4,10 @@ Every ``tools/bench_*.py`` script builds a list of ``Case`` objects (one TinyTor
 when PyTorch is installed, the same work in PyTorch) and hands them to ``run``. PyTorch is timed
 with 1 and with 2 threads and the faster is kept, as it is the stronger reference. The ratio is
 TinyTorch time / PyTorch time: below 1.0 means TinyTorch is faster. TinyTorch gets the same
-treatment through NumPy's BLAS: it is timed with 1 and 2 BLAS threads (set with threadpoolctl,
-when installed) and the faster is kept, since on a busy 2-core machine two BLAS threads can
-spin-wait for a core and run several times slower than one.
+treatment: it is timed with 1 and 2 threads (its own intra-op threads, ``set_num_threads``,
+and NumPy's BLAS threads through threadpoolctl, when installed) and the faster is kept, since
+on a busy 2-core machine two BLAS threads can spin-wait for a core and run several times
+slower than one.
 """
 
 from __future__ import annotations
@@ -67,15 +68,22 @@ def torch_median_time(torch: Any, make_fn: Callable[[], Callable[[], Any]], repe
 def numpy_median_time(make_fn: Callable[[], Callable[[], Any]], repeats: int = 7,
                       warmup: int = 2, inner: int = 1) -> tuple[float, str]:
     """Median time of the TinyTorch version at 1 and 2 BLAS threads; returns (best, label)."""
+    import tinytorch
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return median_time(make_fn(), repeats, warmup, inner), "default"
     best = (float("inf"), "")
-    for threads in (1, 2):
-        with threadpool_limits(limits=threads, user_api="blas"):
-            t = median_time(make_fn(), repeats, warmup, inner)
-        best = min(best, (t, f"{threads}t"))
+    before = tinytorch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            tinytorch.set_num_threads(threads)
+            with threadpool_limits(limits=threads, user_api="blas"):
+                t = median_time(make_fn(), repeats, warmup, inner)
+            best = min(best, (t, f"{threads}t"))
+    finally:
+        tinytorch.set_num_threads(before)
     return best
 
 

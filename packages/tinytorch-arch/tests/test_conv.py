@@ -37,6 +37,10 @@ def reference_conv2d(x, w, b, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
     return out
 
 
+def as_pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
 def t64(a, grad=False):
     return tinytorch.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
 
@@ -64,8 +68,7 @@ def test_conv2d_matches_reference(xs, ws, stride, padding, dilation, groups, bia
     b = rng.standard_normal(ws[0]) if bias else None
     out = conv2d(t64(x), t64(w), None if b is None else t64(b), stride, padding, dilation,
                  groups)
-    pair = lambda v: (v, v) if isinstance(v, int) else v  # noqa: E731
-    ref = reference_conv2d(x, w, b, pair(stride), pads, pair(dilation), groups)
+    ref = reference_conv2d(x, w, b, as_pair(stride), pads, as_pair(dilation), groups)
     assert out.shape == ref.shape
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12, atol=1e-12)
 
@@ -96,6 +99,25 @@ def test_every_padding_mode_matches_reference_and_gradcheck(mode, padding, pads,
     np.testing.assert_allclose(conv(t64(x)).detach().numpy(), ref, rtol=1e-12, atol=1e-12)
     # gradcheck perturbs the parameters' own arrays, so conv(x) sees every perturbation
     assert tinytorch.gradcheck(lambda a, w, b: conv(a), (t64(x, True), conv.weight, conv.bias))
+
+
+def test_input_with_and_without_grad_give_the_same_result_and_weight_gradients():
+    # an input that needs no gradient takes the batch-major im2col layout, one that does the
+    # batch-last layout (fast col2im); both must compute the same convolution
+    rng = np.random.default_rng(7)
+    conv = Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1),
+                  groups=2).double()
+    x = rng.standard_normal((3, 4, 7, 6))
+    y_plain, y_grad = conv(t64(x)), conv(t64(x, True))
+    np.testing.assert_allclose(y_plain.detach().numpy(), y_grad.detach().numpy(), atol=1e-12)
+    g = rng.standard_normal(y_plain.shape)
+    y_plain.backward(t64(g))
+    gw_plain, gb_plain = conv.weight.grad.numpy().copy(), conv.bias.grad.numpy().copy()
+    conv.zero_grad()
+    y_grad.backward(t64(g))
+    np.testing.assert_allclose(gw_plain, conv.weight.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(gb_plain, conv.bias.grad.numpy(), atol=1e-10)
+    assert tinytorch.gradcheck(lambda w, b: conv(t64(x)), (conv.weight, conv.bias))
 
 
 def test_float32_in_float32_out_and_gradients_float32():

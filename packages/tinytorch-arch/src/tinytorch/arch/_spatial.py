@@ -119,18 +119,28 @@ def pad_gather_backward(grad: np.ndarray, shape: tuple[int, ...], pads: Pads,
 
 
 def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """Zero-copy view (C, kH, kW, H_out, W_out, N) of a padded input ``xp`` (C, Hp, Wp, N).
+            dilation: tuple[int, int], out_hw: tuple[int, int],
+            batch_last: bool) -> np.ndarray:
+    """Zero-copy im2col view of a padded input, channels first, kernel offsets next.
 
-    ``view[c, i, j, oh, ow, n] = xp[c, oh·sH + i·dH, ow·sW + j·dW, n]``. Read-only. With the
-    batch axis innermost, one output row of one channel, ``(W_out, N)``, is a single contiguous
-    run at stride 1, so copying the view (im2col) and adding into it (col2im) move long runs.
+    ``batch_last``: ``xp`` (C, Hp, Wp, N) -> (C, kH, kW, H_out, W_out, N); otherwise
+    ``xp`` (C, N, Hp, Wp) -> (C, kH, kW, N, H_out, W_out). Element ``[c, i, j, ..]`` at output
+    position (oh, ow) is ``xp[c, oh·sH + i·dH, ow·sW + j·dW]`` of its sample. Read-only. With
+    the batch axis innermost, one output row of one channel, ``(W_out, N)``, is a single
+    contiguous run at stride 1, so copying the view and adding back into it move long runs.
     """
-    sc, sh, sw, sn = xp.strides
-    c, n = xp.shape[0], xp.shape[3]
+    if batch_last:
+        sc, sh, sw, sn = xp.strides
+        c, n = xp.shape[0], xp.shape[3]
+        return as_strided(
+            xp, (c, kernel[0], kernel[1], out_hw[0], out_hw[1], n),
+            (sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1], sn),
+            writeable=False)
+    sc, sn, sh, sw = xp.strides
+    c, n = xp.shape[:2]
     return as_strided(
-        xp, (c, kernel[0], kernel[1], out_hw[0], out_hw[1], n),
-        (sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1], sn),
+        xp, (c, kernel[0], kernel[1], n, out_hw[0], out_hw[1]),
+        (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1]),
         writeable=False)
 
 
@@ -152,10 +162,11 @@ def kernel_major_windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[
 
 def window_slice(i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int],
                  out_hw: tuple[int, int]) -> tuple[slice, slice, slice, slice]:
-    """The (N, C, H_out, W_out) slice of a padded array seen by kernel offset (i, j).
+    """The (N, C, H_out, W_out) slice of a padded NCHW array seen by kernel offset (i, j).
 
-    Used by the backward passes, which add one kernel offset at a time into the padded
-    gradient: a loop over the kH·kW offsets, each a vectorised strided add over N·C·H_out·W_out.
+    Its last two entries are the row and column slices, for other layouts. Used by the backward
+    passes, which add one kernel offset at a time into the padded gradient: a loop over the
+    kH·kW offsets, each a vectorised strided add over N·C·H_out·W_out.
     """
     h0, w0 = i * dilation[0], j * dilation[1]
     return (slice(None), slice(None),

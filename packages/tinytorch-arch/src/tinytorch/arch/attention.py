@@ -14,6 +14,8 @@ Systems view, for queries ``(..., L, E)``, keys ``(..., S, E)`` and values ``(..
 One ``Function`` does all of it, so recording attention costs one graph node instead of the
 eight or so (matmul, scale, mask, max, exp, sum, divide, matmul) a composed version records,
 and no Python loop runs over batch or heads: NumPy's stacked ``matmul`` walks the slices.
+Without a mask or dropout, the slices are split among ``tinytorch.get_num_threads()``
+threads (NumPy releases the GIL in each product and in ``exp``), one contiguous block each.
 ``P`` is materialised (``O(L·S)`` memory per slice) rather than recomputed blockwise as in
 FlashAttention; at the context lengths trained here (``T ≤ 256``) that is the faster choice.
 
@@ -33,6 +35,7 @@ import numpy as np
 
 from tinytorch.core.dtypes import dtype_name
 from tinytorch.core.function import Function
+from tinytorch.core.parallel import parallel_rows
 from tinytorch.core.random import generator
 from tinytorch.core.tensor import Tensor
 
@@ -108,6 +111,19 @@ class ScaledDotProductAttention(Function):
     def forward(ctx: Function, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: Any, *,
                 scale: float, is_causal: bool, dropout_p: float) -> np.ndarray:
         # q: (..., L, E), k: (..., S, E), v: (..., S, Ev) -> (..., L, Ev)
+        if mask is None and dropout_p == 0.0 and _same_batch(q, k, v):
+            # the common case, split over the batch·heads axis among the intra-op threads
+            qf, kf, vf = (a.reshape(-1, *a.shape[-2:]) for a in (q, k, v))
+            p = np.empty(qf.shape[:2] + kf.shape[1:2], q.dtype)   # (B·H, L, S)
+            out = np.empty(qf.shape[:2] + vf.shape[2:], q.dtype)  # (B·H, L, Ev)
+
+            def rows(r: slice) -> None:
+                p[r] = attention_probs(qf[r], kf[r], None, scale, is_causal)
+                np.matmul(p[r], vf[r], out=out[r])
+
+            parallel_rows(qf.shape[0], rows, min_rows=_MIN_ROWS)
+            ctx.saved_tensors = (q, k, v, p.reshape(q.shape[:-1] + k.shape[-2:-1]), None, scale)
+            return out.reshape(q.shape[:-1] + v.shape[-1:])
         p = attention_probs(q, k, mask, scale, is_causal)        # (..., L, S)
         drop = dropout_mask(p.shape, dropout_p, p.dtype) if dropout_p > 0.0 else None
         out = np.matmul(p if drop is None else p * drop, v)
@@ -119,6 +135,8 @@ class ScaledDotProductAttention(Function):
         # grad: (..., L, Ev) -> dq (..., L, E), dk (..., S, E), dv (..., S, Ev), dmask (..., L, S)
         q, k, v, p, drop, scale = ctx.saved_tensors
         need_q, need_k, need_v, need_mask = ctx.needs_input_grad
+        if drop is None and not need_mask and _same_batch(q, k, v):
+            return _backward_in_parallel(q, k, v, p, grad, scale) + (None,)
         dq = dk = dv = None
         if need_v:
             pd = p if drop is None else p * drop
@@ -136,6 +154,34 @@ class ScaledDotProductAttention(Function):
             dk = np.matmul(np.swapaxes(ds, -1, -2), q)         # (..., S, E)
             dk *= scale
         return dq, dk, dv, (ds if need_mask else None)
+
+
+_MIN_ROWS = 8  # batch·head rows per thread below which a thread hand-off costs more
+
+
+def _same_batch(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> bool:
+    """True when q, k and v share their leading (batch, head) dims: no broadcasting."""
+    return q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+
+
+def _backward_in_parallel(q: np.ndarray, k: np.ndarray, v: np.ndarray, p: np.ndarray,
+                          grad: np.ndarray, scale: float) -> tuple[Any, Any, Any]:
+    """The attention backward over batch·head rows split among the intra-op threads."""
+    qf, kf, vf = (a.reshape(-1, *a.shape[-2:]) for a in (q, k, v))
+    pf = p.reshape(-1, *p.shape[-2:])
+    gf = grad.reshape(-1, *grad.shape[-2:])
+    dq, dk, dv = np.empty_like(qf), np.empty_like(kf), np.empty_like(vf)
+
+    def rows(r: slice) -> None:
+        np.matmul(np.swapaxes(pf[r], -1, -2), gf[r], out=dv[r])         # (S, Ev)
+        ds = softmax_backward_(pf[r], np.matmul(gf[r], np.swapaxes(vf[r], -1, -2)))
+        np.matmul(ds, kf[r], out=dq[r])                                   # (L, E)
+        np.matmul(np.swapaxes(ds, -1, -2), qf[r], out=dk[r])              # (S, E)
+
+    parallel_rows(qf.shape[0], rows, min_rows=_MIN_ROWS)
+    dq *= scale
+    dk *= scale
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
 
 
 class AttentionWeights(Function):

@@ -3,22 +3,25 @@
 Systems view, for x (N, C, H, W), weight (O, C/G, kH, kW), output (N, O, H_out, W_out),
 ``K = (C/G)·kH·kW`` and ``P = H_out·W_out``:
 
-- forward: one transposing copy pads the input into a batch-last layout (C, Hp, Wp, N); a
-  zero-copy window view of it (``_spatial.windows``) is copied *once* into the im2col matrix
-  ``cols`` (G, K, P·N), and one matrix product ``W (G, O/G, K) @ cols`` (one BLAS call per
-  group) gives (O, P·N), which a 2-D transposing copy turns into NCHW. FLOPs ``2·N·O·K·P``;
-  extra memory: ``cols``, ``N·C·kH·kW·P`` elements (kH·kW times the input at stride 1), kept
-  for the weight gradient — memory traded for a single large GEMM instead of kH·kW small ones.
-  Why batch-last: a row of one channel, ``(W_out, N)``, is then one contiguous run (at stride
-  1), so the im2col copy and the col2im adds move long runs instead of W_out-long snippets;
-  that costs two cheap transposes of (N·O·P) elements, of the output and of its gradient.
-- backward: two more GEMMs of the same size, ``dW = dY @ colsᵀ`` (computed as
-  ``(cols @ dYᵀ)ᵀ``, the orientation multi-threaded OpenBLAS handles well) and
-  ``dcols = Wᵀ @ dY``, then col2im: ``dcols`` is added back into a zero padded gradient one
-  kernel offset at a time — a loop over the kH·kW offsets (25 for a 5×5 kernel), each one a
-  vectorised strided add over all of N·C·H_out·W_out. There is no loop over pixels, channels
-  or batch items; overlapping windows simply accumulate. ``dX`` is skipped when the input
-  needs no gradient (the first layer of a network), which saves that GEMM and the col2im.
+- forward: one transposing copy pads the input into a channels-first layout; a zero-copy
+  window view of it (``_spatial.windows``) is copied *once* into the im2col matrix ``cols``
+  (G, K, P·N); one matrix product ``W (G, O/G, K) @ cols`` (one BLAS call per group) gives
+  (O, P·N), and one transposing copy turns that into NCHW. FLOPs ``2·N·O·K·P``; extra memory:
+  ``cols``, ``N·C·kH·kW·P`` elements (kH·kW times the input at stride 1), kept for the weight
+  gradient — memory traded for one large GEMM instead of kH·kW small ones.
+- two column orders. When the input needs a gradient, batch-last (C, Hp, Wp, N): a row of
+  one channel, ``(W_out, N)``, is then one contiguous run (at stride 1), so the im2col copy
+  and the col2im adds move long runs. When it does not (the first layer, inference), there is
+  no col2im, and batch-major (C, N, Hp, Wp) columns make the output transpose a copy of whole
+  (H_out·W_out) planes instead of a 2-D transpose of the output.
+- backward: ``dW = dY @ colsᵀ`` (computed as ``(cols @ dYᵀ)ᵀ``, the orientation
+  multi-threaded OpenBLAS handles well), and, when the input needs it, ``dX``: col2im fused
+  with the ``Wᵀ @ dY`` product one kernel row at a time — kH GEMMs of (kW·C/G, O/G) by
+  (O/G, P·N) into one reused scratch, each of whose kW offsets is added into a strided window
+  of the zero-padded gradient. That is a loop over the kH·kW kernel offsets (25 for a 5×5
+  kernel), the usual way to write col2im in NumPy; each step is a vectorised add over all of
+  N·C·H_out·W_out, overlapping windows simply accumulate, and the (K, P·N) ``dcols`` matrix
+  is never materialised. There is no loop over pixels, channels or batch items.
 
 Padding: ``'zeros'`` is a fill plus a slice copy; ``'reflect'``, ``'replicate'`` and
 ``'circular'`` gather rows/columns by index (``_spatial.pad_gather``). The parameters use
@@ -35,6 +38,7 @@ import numpy as np
 from tinytorch.arch import _spatial as sp
 from tinytorch.core import dtypes
 from tinytorch.core.function import Function
+from tinytorch.core.grad_mode import is_grad_enabled
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
 from tinytorch.nn.module import Module
@@ -49,41 +53,39 @@ class Conv2dFunction(Function):
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, *,
                 stride: tuple[int, int], pads: sp.Pads, dilation: tuple[int, int],
-                groups: int, padding_mode: str) -> np.ndarray:
+                groups: int, padding_mode: str, batch_last: bool) -> np.ndarray:
         # x: (N, C, H, W) or (C, H, W); weight: (O, C/G, kH, kW) -> (N, O, H_out, W_out)
         unbatched = x.ndim == 3
         if unbatched:
             x = x[None]
         n, _, h, w = x.shape
         o, cg, kh, kw = weight.shape
-        xp = _pad_channels_first(x, pads, padding_mode)                     # (C, Hp, Wp, N)
+        xp = _pad(x, pads, padding_mode, batch_last)           # (C, Hp, Wp, N) / (C, N, Hp, Wp)
         out_hw = (sp.out_size(h, kh, stride[0], pads[0] + pads[1], dilation[0]),
                   sp.out_size(w, kw, stride[1], pads[2] + pads[3], dilation[1]))
         k, pn = cg * kh * kw, out_hw[0] * out_hw[1] * n
-        cols = sp.windows(xp, (kh, kw), stride, dilation, out_hw).reshape(groups, k, pn)
+        cols = sp.windows(xp, (kh, kw), stride, dilation, out_hw, batch_last)
+        cols = cols.reshape(groups, k, pn)                     # im2col: the one big copy
         w3 = weight.reshape(groups, o // groups, k)                          # (G, O/G, K)
-        prod = np.matmul(w3, cols).reshape(-1, n)                            # (O·Ho·Wo, N)
-        # one transposing copy to NCHW; as a 2-D transpose it runs about twice as fast
-        out = np.ascontiguousarray(prod.T).reshape(n, o, *out_hw)           # (N, O, Ho, Wo)
+        out = _to_nchw(np.matmul(w3, cols), n, batch_last).reshape(n, o, *out_hw)
         if bias is not None:
             out += bias[:, None, None]
         ctx.saved_tensors = (cols, w3)
         ctx.geometry = (x.shape, xp.shape, weight.shape, out_hw, stride, pads, dilation,
-                        padding_mode, unbatched)
+                        padding_mode, unbatched, batch_last)
         return out[0] if unbatched else out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
         # grad: (N, O, Ho, Wo) -> dx (N, C, H, W), dweight (O, C/G, kH, kW), dbias (O,)
         cols, w3 = ctx.saved_tensors
-        x_shape, xp_shape, w_shape, out_hw, stride, pads, dilation, mode, unbatched = (
-            ctx.geometry)
+        (x_shape, xp_shape, w_shape, out_hw, stride, pads, dilation, mode, unbatched,
+         batch_last) = ctx.geometry
         if unbatched:
             grad = grad[None]
         groups, og, _ = w3.shape
         n = grad.shape[0]
-        g = np.ascontiguousarray(grad.reshape(n, -1).T)                     # (O·Ho·Wo, N)
-        g3 = g.reshape(groups, og, -1)                                       # (G, O/G, P·N)
+        g3 = _from_nchw(grad, batch_last).reshape(groups, og, -1)           # (G, O/G, P·N)
         need_x, need_w, need_b = ctx.needs_input_grad
         gb = g3.sum(axis=2).reshape(-1) if need_b else None
         gw = None
@@ -92,15 +94,25 @@ class Conv2dFunction(Function):
             # dY @ colsᵀ, but multi-threaded OpenBLAS handles this orientation far better
             gw = np.matmul(cols, g3.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(w_shape)
         gx = None
-        if need_x:
+        if need_x:  # the input needed a gradient, so forward used the batch-last layout
+            # col2im fused with the dcols GEMM, one kernel row at a time: dcols for row i is
+            # W_iᵀ (G, kW·C/G, O/G) @ dY (G, O/G, P·N), written into one reused scratch, and
+            # each of its kW offsets is added into the strided window of the padded gradient.
+            # The full (K, P·N) dcols matrix is never materialised.
             c, kh, kw = xp_shape[0], w_shape[2], w_shape[3]
-            dcols = np.matmul(w3.transpose(0, 2, 1), g3)                     # (G, K, P·N)
-            dcols = dcols.reshape(c, kh, kw, *out_hw, n)                     # (C,kH,kW,Ho,Wo,N)
+            cg = c // groups
+            w_rows = np.ascontiguousarray(                                   # (kH,G,kW·C/G,O/G)
+                w3.reshape(groups, og, cg, kh, kw).transpose(3, 0, 4, 2, 1)
+            ).reshape(kh, groups, kw * cg, og)
+            scratch = np.empty((groups, kw * cg, g3.shape[2]), dtype=grad.dtype)
+            windows = scratch.reshape(groups, kw, cg, *out_hw, n)       # (G,kW,C/G,Ho,Wo,N)
             dxp = np.zeros(xp_shape, dtype=grad.dtype)                       # (C, Hp, Wp, N)
-            for i in range(kh):                  # col2im: one strided add per kernel offset
+            dxp_groups = dxp.reshape(groups, cg, *xp_shape[1:])
+            for i in range(kh):
+                np.matmul(w_rows[i], g3, out=scratch)
                 for j in range(kw):
                     _, _, rows, cols_ = sp.window_slice(i, j, stride, dilation, out_hw)
-                    dxp[:, rows, cols_] += dcols[:, i, j]
+                    dxp_groups[:, :, rows, cols_] += windows[:, j]
             dpad = np.ascontiguousarray(dxp.reshape(-1, n).T).reshape(n, *xp_shape[:3])
             if mode == "zeros":                                              # (N, C, Hp, Wp)
                 gx = dpad[:, :, pads[0]:pads[0] + x_shape[2], pads[2]:pads[2] + x_shape[3]]
@@ -111,14 +123,33 @@ class Conv2dFunction(Function):
         return gx, gw, gb
 
 
-def _pad_channels_first(x: np.ndarray, pads: sp.Pads, mode: str) -> np.ndarray:
-    """(N, C, H, W) -> padded (C, Hp, Wp, N): the one transposing copy of the input."""
+def _pad(x: np.ndarray, pads: sp.Pads, mode: str, batch_last: bool) -> np.ndarray:
+    """(N, C, H, W) -> padded (C, Hp, Wp, N) or (C, N, Hp, Wp): one transposing copy."""
+    order = (1, 2, 3, 0) if batch_last else (1, 0, 2, 3)
     if mode != "zeros":
-        return np.ascontiguousarray(sp.pad_gather(x, pads, mode).transpose(1, 2, 3, 0))
+        return np.ascontiguousarray(sp.pad_gather(x, pads, mode).transpose(order))
     n, c, h, w = x.shape
-    xp = np.zeros((c, h + pads[0] + pads[1], w + pads[2] + pads[3], n), dtype=x.dtype)
-    xp[:, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = x.transpose(1, 2, 3, 0)
+    hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
+    xp = np.zeros((c, hp, wp, n) if batch_last else (c, n, hp, wp), dtype=x.dtype)
+    inner = (slice(pads[0], pads[0] + h), slice(pads[2], pads[2] + w))
+    xp[(slice(None), *inner) if batch_last else (slice(None), slice(None), *inner)] = \
+        x.transpose(order)
     return xp
+
+
+def _to_nchw(prod: np.ndarray, n: int, batch_last: bool) -> np.ndarray:
+    """GEMM output (G, O/G, P·N) in the layout's column order -> contiguous (N, O·P)."""
+    if batch_last:  # columns (P, N): a 2-D transpose, about twice as fast as the 4-D one
+        return np.ascontiguousarray(prod.reshape(-1, n).T)
+    return np.ascontiguousarray(prod.reshape(-1, n, prod.shape[2] // n).transpose(1, 0, 2))
+
+
+def _from_nchw(grad: np.ndarray, batch_last: bool) -> np.ndarray:
+    """(N, O, Ho, Wo) -> (O, P·N) with columns in the layout's order (inverse of _to_nchw)."""
+    n = grad.shape[0]
+    if batch_last:
+        return np.ascontiguousarray(grad.reshape(n, -1).T)
+    return np.ascontiguousarray(grad.reshape(n, grad.shape[1], -1).transpose(1, 0, 2))
 
 
 def _resolve_padding(padding: Padding, kernel: tuple[int, int], stride: tuple[int, int],
@@ -184,8 +215,12 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int,
         raise sp.too_small("conv2d", x.shape, pads, kernel, dilation)
     if padding_mode != "zeros":
         sp.check_pad_mode(x.shape, pads, padding_mode)
+    # batch-last columns make col2im fast; without an input gradient there is no col2im,
+    # and batch-major columns make the output transpose a cheap block copy instead
+    batch_last = input.requires_grad and is_grad_enabled()
     return Conv2dFunction.apply(input, weight, bias, stride=stride, pads=pads,
-                                dilation=dilation, groups=groups, padding_mode=padding_mode)
+                                dilation=dilation, groups=groups, padding_mode=padding_mode,
+                                batch_last=batch_last)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tinytorch.core.function import Function
+from tinytorch.core.parallel import parallel_rows
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.functional._reduction import grad_scale, legacy_reduction
 from tinytorch.nn.functional._reduction import reduce as reduce_loss
@@ -94,15 +95,19 @@ def _softmax_parts(x: np.ndarray, tix: np.ndarray, weight: Any,
     shifted_sum = np.empty(rows, dtype=x.dtype) if smoothing else None
     wb = None if weight is None else _class_axis_view(weight, x.ndim)
     step = max(1, _BLOCK // max(1, int(np.prod(x.shape[1:]))))
-    for i in range(0, x.shape[0], step):
-        b = slice(i, i + step)
-        xb, eb = x[b], e[b]
-        np.max(xb, axis=1, keepdims=True, out=m[b])
-        np.subtract(xb, m[b], out=eb)
-        if shifted_sum is not None:
-            shifted_sum[b] = (eb * wb).sum(axis=1) if wb is not None else eb.sum(axis=1)
-        np.exp(eb, out=eb)
-        np.sum(eb, axis=1, out=s[b])
+
+    def blocks(rows: slice) -> None:
+        for i in range(rows.start, rows.stop, step):
+            b = slice(i, min(i + step, rows.stop))
+            xb, eb = x[b], e[b]
+            np.max(xb, axis=1, keepdims=True, out=m[b])
+            np.subtract(xb, m[b], out=eb)
+            if shifted_sum is not None:
+                shifted_sum[b] = (eb * wb).sum(axis=1) if wb is not None else eb.sum(axis=1)
+            np.exp(eb, out=eb)
+            np.sum(eb, axis=1, out=s[b])
+
+    parallel_rows(x.shape[0], blocks, min_rows=4 * step)
     shifted_t = (np.take_along_axis(x, tix, axis=1) - m)[:, 0]
     return e, s, shifted_t, shifted_sum
 
@@ -149,8 +154,10 @@ class CrossEntropy(Function):
         if eps:
             w_sum = float(n_cls if weight is None else weight.sum())
             a = (1.0 - eps) * w_row + (eps / n_cls) * w_sum * (1.0 if valid is None else valid)
-        a = scale * a / s                                         # (N, d...)
-        dx = e * np.expand_dims(a, 1)                             # softmax part, (N, C, d...)
+        a = np.expand_dims(scale * a / s, 1)                      # (N, 1, d...)
+        dx = np.empty_like(e)                                     # softmax part, (N, C, d...)
+        parallel_rows(e.shape[0], lambda r: np.multiply(e[r], a[r], out=dx[r]),
+                      min_rows=max(1, 4 * _BLOCK // max(1, e[0].size)))
         if eps:
             c = scale * (eps / n_cls) * (1.0 if valid is None else valid)
             c = np.expand_dims(c, 1) if np.ndim(c) else c
