@@ -69,7 +69,7 @@ from tinytorch.core.grad_mode import (
     set_grad_enabled,
 )
 from tinytorch.core.gradcheck import gradcheck
-from tinytorch.core.parallel import get_num_threads, set_num_threads  # noqa: E402
+from tinytorch.core.parallel import get_num_threads, set_num_threads
 from tinytorch.core.random import (
     Generator,
     get_rng_state,

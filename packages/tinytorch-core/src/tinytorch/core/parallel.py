@@ -11,8 +11,8 @@ would cost more than it saves. Matrix products are left to BLAS, which has threa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 
 class _Threads:
