@@ -134,26 +134,10 @@ class ScaledDotProductAttention(Function):
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any, Any]:
         # grad: (..., L, Ev) -> dq (..., L, E), dk (..., S, E), dv (..., S, Ev), dmask (..., L, S)
         q, k, v, p, drop, scale = ctx.saved_tensors
-        need_q, need_k, need_v, need_mask = ctx.needs_input_grad
-        if drop is None and not need_mask and _same_batch(q, k, v):
-            return _backward_in_parallel(q, k, v, p, grad, scale) + (None,)
-        dq = dk = dv = None
-        if need_v:
-            pd = p if drop is None else p * drop
-            dv = np.matmul(np.swapaxes(pd, -1, -2), grad)    # (..., S, Ev)
-        if not (need_q or need_k or need_mask):
-            return dq, dk, dv, None
-        dp = np.matmul(grad, np.swapaxes(v, -1, -2))         # (..., L, S)
-        if drop is not None:
-            dp *= drop
-        ds = softmax_backward_(p, dp)                          # d(scores + mask)
-        if need_q:
-            dq = np.matmul(ds, k)                              # (..., L, E)
-            dq *= scale
-        if need_k:
-            dk = np.matmul(np.swapaxes(ds, -1, -2), q)         # (..., S, E)
-            dk *= scale
-        return dq, dk, dv, (ds if need_mask else None)
+        needs = ctx.needs_input_grad
+        if drop is None and not needs[3] and _same_batch(q, k, v):
+            return _backward_in_parallel(q, k, v, p, grad, scale, needs)
+        return _attention_grads(q, k, v, p, drop, grad, scale, needs)
 
 
 _MIN_ROWS = 8  # batch·head rows per thread below which a thread hand-off costs more
@@ -164,24 +148,50 @@ def _same_batch(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> bool:
     return q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
 
 
+def _attention_grads(q: np.ndarray, k: np.ndarray, v: np.ndarray, p: np.ndarray, drop: Any,
+                     grad: np.ndarray, scale: float, needs: tuple[bool, ...],
+                     out: tuple[Any, Any, Any] = (None, None, None)) -> tuple[Any, Any, Any, Any]:
+    """``(dq, dk, dv, dmask)`` of attention, None where ``needs`` says no gradient is wanted.
+
+    grad: (..., L, Ev) -> dq (..., L, E), dk (..., S, E), dv (..., S, Ev), dmask (..., L, S).
+    ``out`` optionally gives the arrays to write dq, dk and dv into.
+    """
+    need_q, need_k, need_v, need_mask = needs
+    dq = dk = dv = None
+    if need_v:
+        pd = p if drop is None else p * drop
+        dv = np.matmul(np.swapaxes(pd, -1, -2), grad, out=out[2])    # (..., S, Ev)
+    if not (need_q or need_k or need_mask):
+        return dq, dk, dv, None
+    dp = np.matmul(grad, np.swapaxes(v, -1, -2))             # (..., L, S)
+    if drop is not None:
+        dp *= drop
+    ds = softmax_backward_(p, dp)                              # d(scores + mask)
+    if need_q:
+        dq = np.matmul(ds, k, out=out[0])                      # (..., L, E)
+        dq *= scale
+    if need_k:
+        dk = np.matmul(np.swapaxes(ds, -1, -2), q, out=out[1])  # (..., S, E)
+        dk *= scale
+    return dq, dk, dv, (ds if need_mask else None)
+
+
 def _backward_in_parallel(q: np.ndarray, k: np.ndarray, v: np.ndarray, p: np.ndarray,
-                          grad: np.ndarray, scale: float) -> tuple[Any, Any, Any]:
-    """The attention backward over batch·head rows split among the intra-op threads."""
+                          grad: np.ndarray, scale: float,
+                          needs: tuple[bool, ...]) -> tuple[Any, Any, Any, Any]:
+    """``_attention_grads`` over batch·head rows split among the intra-op threads."""
     qf, kf, vf = (a.reshape(-1, *a.shape[-2:]) for a in (q, k, v))
     pf = p.reshape(-1, *p.shape[-2:])
     gf = grad.reshape(-1, *grad.shape[-2:])
-    dq, dk, dv = np.empty_like(qf), np.empty_like(kf), np.empty_like(vf)
+    wanted = [np.empty_like(a) if need else None for a, need in zip((qf, kf, vf), needs)]
 
     def rows(r: slice) -> None:
-        np.matmul(np.swapaxes(pf[r], -1, -2), gf[r], out=dv[r])         # (S, Ev)
-        ds = softmax_backward_(pf[r], np.matmul(gf[r], np.swapaxes(vf[r], -1, -2)))
-        np.matmul(ds, kf[r], out=dq[r])                                   # (L, E)
-        np.matmul(np.swapaxes(ds, -1, -2), qf[r], out=dk[r])              # (S, E)
+        out = tuple(None if g is None else g[r] for g in wanted)
+        _attention_grads(qf[r], kf[r], vf[r], pf[r], None, gf[r], scale, needs, out)
 
     parallel_rows(qf.shape[0], rows, min_rows=_MIN_ROWS)
-    dq *= scale
-    dk *= scale
-    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+    shapes = (q.shape, k.shape, v.shape)
+    return tuple(None if g is None else g.reshape(s) for g, s in zip(wanted, shapes)) + (None,)
 
 
 class AttentionWeights(Function):
