@@ -68,3 +68,15 @@ def test_set_num_threads_rejects_non_positive_integers(bad: object) -> None:
 def test_get_num_threads_reports_what_was_set() -> None:
     tinytorch.set_num_threads(1)
     assert tinytorch.get_num_threads() == 1
+
+
+def test_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinytorch.core.parallel import _initial_count
+
+    monkeypatch.setenv("TINYTORCH_NUM_THREADS", "3")
+    assert _initial_count() == 3
+    monkeypatch.setenv("TINYTORCH_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="TINYTORCH_NUM_THREADS"):
+        _initial_count()
+    monkeypatch.delenv("TINYTORCH_NUM_THREADS")
+    assert _initial_count() >= 1

@@ -6,6 +6,7 @@ finish a memory- or ``exp``-bound pass in about half the time on two cores. Ops 
 a few passes over a large array (cross-entropy, attention's softmax) hand their row blocks to
 ``parallel_rows``; small arrays stay on the calling thread, where a thread hand-off (~20 µs)
 would cost more than it saves. Matrix products are left to BLAS, which has threads of its own.
+The count starts at ``$TINYTORCH_NUM_THREADS`` or the number of cores.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 
+def _initial_count() -> int:
+    """``$TINYTORCH_NUM_THREADS`` when set (a positive integer), else the number of cores."""
+    value = os.environ.get("TINYTORCH_NUM_THREADS")
+    if value is None:
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"TINYTORCH_NUM_THREADS must be a positive integer, got {value!r}")
+    return int(value)
+
+
 class _Threads:
     """The thread count and the pool, created on first use and resized on demand."""
 
-    count: int = max(1, min(os.cpu_count() or 1, int(os.environ.get("TINYTORCH_NUM_THREADS",
-                                                                    os.cpu_count() or 1))))
+    count: int = _initial_count()
     pool: ThreadPoolExecutor | None = None
 
 
