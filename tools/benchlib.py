@@ -1,13 +1,20 @@
 """Shared benchmark machinery: medians over repeated runs, PyTorch in the same run, a table.
 
 Every ``tools/bench_*.py`` script builds a list of ``Case`` objects (one TinyTorch callable and,
-when PyTorch is installed, the same work in PyTorch) and hands them to ``run``. PyTorch is timed
-with 1 and with 2 threads and the faster is kept, as it is the stronger reference. The ratio is
-TinyTorch time / PyTorch time: below 1.0 means TinyTorch is faster. TinyTorch gets the same
-treatment: it is timed with 1 and 2 threads (its own intra-op threads, ``set_num_threads``,
-and NumPy's BLAS threads through threadpoolctl, when installed) and the faster is kept, since
-on a busy 2-core machine two BLAS threads can spin-wait for a core and run several times
-slower than one.
+when PyTorch is installed, the same work in PyTorch) and hands them to ``run``.
+
+How a ratio is measured, since these 2-core machines are noisy (a neighbour's burst can slow
+everything by 2x for a second or two):
+- Each side is timed with 1 and with 2 threads, and its faster setting is kept: PyTorch's
+  intra-op threads, and TinyTorch's own threads (``set_num_threads``) together with NumPy's
+  BLAS threads (through threadpoolctl, when installed). On a busy machine two BLAS threads can
+  spin-wait for a core and run several times slower than one.
+- The two frameworks are *interleaved*: each round runs TinyTorch, then PyTorch, so a slow
+  stretch of the machine hits both sides alike instead of whichever was being timed at that
+  moment. Each side runs once untimed before its timed call in every round, so neither pays
+  for the other's leftovers (PyTorch's OpenMP threads spin on after it returns).
+- Each figure is the median over the rounds; the ratio is TinyTorch's median / PyTorch's median
+  (below 1.0 means TinyTorch is faster).
 """
 
 from __future__ import annotations
@@ -50,41 +57,78 @@ def median_time(fn: Callable[[], Any], repeats: int = 7, warmup: int = 2,
     return statistics.median(times)
 
 
-def torch_median_time(torch: Any, make_fn: Callable[[], Callable[[], Any]], repeats: int = 7,
-                      warmup: int = 2, inner: int = 1) -> tuple[float, int]:
-    """Median time of the PyTorch version at 1 and 2 threads; returns (best, threads)."""
-    best = (float("inf"), 0)
-    before = torch.get_num_threads()
+class _Threads:
+    """Run a block with both frameworks' thread counts set to ``n``, restoring them after."""
+
+    def __init__(self, n: int, torch: Any) -> None:
+        self.n, self.torch = n, torch
+
+    def __enter__(self) -> None:
+        import tinytorch
+
+        self.before = (tinytorch.get_num_threads(),
+                       self.torch.get_num_threads() if self.torch else None)
+        tinytorch.set_num_threads(self.n)
+        if self.torch:
+            self.torch.set_num_threads(self.n)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            self.blas = None
+        else:
+            self.blas = threadpool_limits(limits=self.n, user_api="blas")
+
+    def __exit__(self, *exc: Any) -> None:
+        import tinytorch
+
+        if self.blas is not None:
+            self.blas.restore_original_limits()
+        tinytorch.set_num_threads(self.before[0])
+        if self.torch:
+            self.torch.set_num_threads(self.before[1])
+
+
+def interleaved_times(fns: list[Callable[[], Any]], repeats: int = 7, warmup: int = 2,
+                      inner: int = 1) -> list[float]:
+    """Median seconds per call of each of ``fns``, timed in alternation round by round.
+
+    In every round each callable first runs once untimed: PyTorch's OpenMP threads keep
+    spinning on the second core for a few milliseconds after its last parallel region, and
+    that call absorbs the tail instead of the timed one.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    gc_was = gc.isenabled()
+    gc.disable()
     try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            t = median_time(make_fn(), repeats, warmup, inner)
-            best = min(best, (t, threads))
+        for _ in range(repeats):
+            for fn, out in zip(fns, times):
+                fn()
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                out.append((time.perf_counter() - t0) / inner)
     finally:
-        torch.set_num_threads(before)
-    return best
+        if gc_was:
+            gc.enable()
+    return [statistics.median(t) for t in times]
 
 
-def numpy_median_time(make_fn: Callable[[], Callable[[], Any]], repeats: int = 7,
-                      warmup: int = 2, inner: int = 1) -> tuple[float, str]:
-    """Median time of the TinyTorch version at 1 and 2 BLAS threads; returns (best, label)."""
-    import tinytorch
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return median_time(make_fn(), repeats, warmup, inner), "default"
-    best = (float("inf"), "")
-    before = tinytorch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            tinytorch.set_num_threads(threads)
-            with threadpool_limits(limits=threads, user_api="blas"):
-                t = median_time(make_fn(), repeats, warmup, inner)
-            best = min(best, (t, f"{threads}t"))
-    finally:
-        tinytorch.set_num_threads(before)
-    return best
+def paired_times(case: Case, torch: Any) -> tuple[tuple[float, str], tuple[float, int] | None]:
+    """Best (median seconds, threads) of TinyTorch and of PyTorch, timed interleaved."""
+    ours: tuple[float, str] = (float("inf"), "")
+    ref: tuple[float, int] | None = None
+    with_torch = torch is not None and case.torch is not None
+    for n in (1, 2):
+        with _Threads(n, torch if with_torch else None):
+            fns = [case.tinytorch()] + ([case.torch()] if with_torch else [])  # type: ignore[misc]
+            medians = interleaved_times(fns, case.repeats, inner=case.inner)
+        ours = min(ours, (medians[0], f"{n}t"))
+        if with_torch:
+            ref = min(ref or (float("inf"), 0), (medians[1], n))
+    return ours, ref
 
 
 @dataclass
@@ -115,10 +159,8 @@ def run(cases: list[Case], title: str) -> list[dict[str, Any]]:
     print(header)
     print("-" * len(header))
     for case in cases:
-        ours, our_threads = numpy_median_time(case.tinytorch, case.repeats, inner=case.inner)
-        ref = threads = None
-        if torch is not None and case.torch is not None:
-            ref, threads = torch_median_time(torch, case.torch, case.repeats, inner=case.inner)
+        (ours, our_threads), best_ref = paired_times(case, torch)
+        ref, threads = best_ref if best_ref else (None, None)
         ratio = ours / ref if ref else None
         target = ""
         if case.target is not None:

@@ -109,6 +109,26 @@ def test_cross_entropy_reductions_relate_as_sum_and_mean():
     assert F.cross_entropy(x, t).item() == pytest.approx(none.numpy().mean(), rel=1e-6)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("upstream", [1.0, 2.5])
+def test_cross_entropy_backward_twice_with_retain_graph(reduction, upstream):
+    # Backward may build dx in its saved softmax array on the graph's last use; with
+    # retain_graph the saved array must stay intact for the second call.
+    x = _f64(6, 5, seed=3)
+    t = tinytorch.tensor([0, 4, 2, 2, 1, 3])
+    loss = F.cross_entropy(x, t, reduction=reduction, label_smoothing=0.1) * upstream
+    if reduction == "none":
+        loss = loss.sum()
+    loss.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first, rtol=1e-12)
+    fresh = x.detach().requires_grad_()
+    (F.cross_entropy(fresh, t, reduction=reduction, label_smoothing=0.1) * upstream
+     ).sum().backward()
+    np.testing.assert_allclose(fresh.grad.numpy(), first, rtol=1e-12)
+
+
 def test_cross_entropy_with_spatial_dims_and_unbatched_input():
     x = _t(np.random.default_rng(2).standard_normal((2, 3, 4, 5)))
     t = tinytorch.tensor(np.random.default_rng(3).integers(0, 3, (2, 4, 5)))

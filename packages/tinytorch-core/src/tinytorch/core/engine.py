@@ -129,6 +129,7 @@ def run_backward(
                 out = node._retained()
                 if out is not None:
                     sink.leaf(out, grad)
+            node.last_use = not retain_graph
             in_grads = node.backward(node, grad)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)

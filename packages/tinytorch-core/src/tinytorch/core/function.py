@@ -30,6 +30,8 @@ Rules every op follows:
   argument is not a Tensor or needs no gradient). A gradient may keep the broadcast shape of the
   output: the engine sums it back to the input's shape in one place (``unbroadcast``).
 - Save only what backward needs; the engine drops ``saved_tensors`` as soon as the node ran.
+  While ``ctx.last_use`` is True (no ``retain_graph``), backward may build its result in a
+  saved array it created itself, saving an allocation and a pass over memory.
 - Keyword arguments are configuration (axes, strides, flags) and are never differentiated.
 """
 
@@ -51,6 +53,7 @@ class Function:
     out_shape: tuple[int, ...]              # the output's shape and dtype, which the gradient
     out_dtype: np.dtype                     # arriving at this node must have
     saved_tensors: tuple[Any, ...] | None = ()
+    last_use: bool = False  # set by the engine: the saved arrays are dropped after this backward
     _retained: Any = None  # weak reference to the output, when ``retain_grad()`` was called
 
     @staticmethod
