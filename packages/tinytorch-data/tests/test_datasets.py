@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import os
 import pickle
@@ -58,6 +60,23 @@ def test_mnist_style_dataset_loads_both_splits(tmp_path, pin_resources, cls):
     assert image.shape == (28, 28) and image.dtype == np.uint8  # raw, as torchvision
     assert label == int(arrays["train-labels-idx1-ubyte.gz"][3]) and isinstance(label, int)
     assert len(train.classes) == 10
+
+
+def test_mnist_reads_files_another_tool_has_decompressed(tmp_path, monkeypatch):
+    folder = tmp_path / "mnist"
+    arrays = write_mnist(folder)
+    pinned = {}
+    for name, resource in MNIST.resources.items():
+        raw = folder / resource.unpacked[0]
+        write_idx(raw, arrays[name], compress=False)
+        (folder / name).unlink()
+        data = raw.read_bytes()
+        pinned[name] = dataclasses.replace(
+            resource, unpacked=(raw.name, hashlib.sha256(data).hexdigest(), len(data)))
+    monkeypatch.setattr(MNIST, "resources", pinned)
+    np.testing.assert_array_equal(MNIST(tmp_path).data.numpy(),
+                                  arrays["train-images-idx3-ubyte.gz"])
+    assert all(r.unpacked[0] + ".gz" == name for name, r in FashionMNIST.resources.items())
 
 
 def test_mnist_reads_the_data_root_from_the_environment(tmp_path, pin_resources, monkeypatch):

@@ -161,6 +161,41 @@ def test_a_verified_system_copy_is_used_and_a_corrupt_one_skipped(tmp_path):
         fetch(r, tmp_path / "cache")
 
 
+RAW = PAYLOAD[::-1] * 2  # stands in for the decompressed form of toy.bin
+
+
+def _packed_resource() -> Resource:
+    return Resource("toy", "toy.bin", ("https://a.invalid/toy.bin",),
+                    hashlib.sha256(PAYLOAD).hexdigest(), len(PAYLOAD),
+                    unpacked=("toy", hashlib.sha256(RAW).hexdigest(), len(RAW)))
+
+
+def test_an_unpacked_copy_is_used_after_its_own_checksum_matches(tmp_path):
+    raw = tmp_path / "toy" / "toy"
+    raw.parent.mkdir()
+    raw.write_bytes(RAW)
+    assert fetch(_packed_resource(), tmp_path) == raw
+    (tmp_path / "toy" / "toy.bin").write_bytes(PAYLOAD)  # the published file comes first
+    assert fetch(_packed_resource(), tmp_path) == tmp_path / "toy" / "toy.bin"
+
+
+def test_a_corrupt_unpacked_copy_is_an_error_and_replaced_with_download(tmp_path, monkeypatch):
+    raw = tmp_path / "toy" / "toy"
+    raw.parent.mkdir()
+    raw.write_bytes(RAW[:-1])
+    with pytest.raises(RuntimeError, match=f"corrupt dataset file.*expected {len(RAW):,}"):
+        fetch(_packed_resource(), tmp_path)
+    monkeypatch.setattr(download, "_open_url", FakeNet({"https://a.invalid/toy.bin": PAYLOAD}))
+    got = fetch(_packed_resource(), tmp_path, download=True)
+    assert got.name == "toy.bin" and got.read_bytes() == PAYLOAD and not raw.exists()
+
+
+def test_offline_error_also_names_the_unpacked_form(tmp_path):
+    with pytest.raises(RuntimeError, match="or unpacked: toy, sha256 " + _packed_resource(
+            ).unpacked[1]):
+        fetch(_packed_resource(), tmp_path)
+
+
 def test_data_root_prefers_argument_then_environment_then_home(tmp_path, monkeypatch):
     assert data_root(tmp_path) == tmp_path
     monkeypatch.setenv("TINYTORCH_DATA", str(tmp_path / "env"))

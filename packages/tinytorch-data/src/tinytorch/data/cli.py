@@ -24,10 +24,9 @@ def _resources(name: str) -> list[Resource]:
 
 def _where(resource: Resource, root: str | None) -> tuple[Path | None, str]:
     """The local copy that would be used (by size) and its state, without hashing."""
-    for path, origin in [(resource.cache_path(root), "cache"),
-                         *[(p, "system") for p in resource.system_paths()]]:
+    for path, origin in resource.candidates(root):
         if path.is_file():
-            if path.stat().st_size == resource.size:
+            if path.stat().st_size == resource.expected(path)[1]:
                 return path, f"present ({origin})"
             return path, f"wrong size ({origin}: {path.stat().st_size:,} bytes)"
     return None, "missing"
@@ -97,7 +96,7 @@ def verify(args: argparse.Namespace) -> int:
             path, _ = _where(r, args.data_dir)
             problem = "missing" if path is None else check(r, path)
             if problem is None:
-                print(f"ok      {name}/{r.filename}  sha256 {r.sha256[:16]}...  {path}")
+                print(f"ok      {name}/{r.filename}  sha256 {r.expected(path)[0][:16]}...  {path}")
             else:
                 bad += 1
                 print(f"FAILED  {name}/{r.filename}  {problem}"

@@ -8,6 +8,11 @@ size. ``fetch`` turns a resource into a verified local path, in this order:
    matches;
 2. a known system location (Debian's ``dataset-fashion-mnist`` installs under
    ``/usr/share/datasets/fashion-mnist``), if its checksum matches;
+
+   in both places a gzip file may also be present in its decompressed form (``unpacked``:
+   ``train-images-idx3-ubyte`` beside or instead of ``train-images-idx3-ubyte.gz``, as other
+   tools leave MNIST after extracting it), checked against the SHA-256 of the decompressed
+   bytes;
 3. with ``download=True`` only: the URLs in order, a bounded number of attempts, each with a
    socket timeout. Bytes stream into a temporary file *in the target folder* while being
    hashed; only a file whose size and SHA-256 match is renamed into place (``os.replace`` is
@@ -49,12 +54,26 @@ class Resource:
     sha256: str
     size: int
     system_dirs: tuple[str, ...] = field(default=())
+    unpacked: tuple[str, str, int] | None = None  # (name, SHA-256, size) once gunzipped
 
     def cache_path(self, root: str | os.PathLike[str] | None = None) -> Path:
         return data_root(root) / self.dataset / self.filename
 
     def system_paths(self) -> list[Path]:
         return [Path(d) / self.filename for d in self.system_dirs]
+
+    def candidates(self, root: str | os.PathLike[str] | None = None) -> list[tuple[Path, str]]:
+        """Every place a local copy may be, in the order tried: ``(path, "cache"|"system")``."""
+        names = [self.filename] + ([self.unpacked[0]] if self.unpacked else [])
+        folders = [(data_root(root) / self.dataset, "cache")]
+        folders += [(Path(d), "system") for d in self.system_dirs]
+        return [(folder / name, origin) for folder, origin in folders for name in names]
+
+    def expected(self, path: Path) -> tuple[str, int]:
+        """The SHA-256 and size a copy at ``path`` must have (by its name: packed or not)."""
+        if self.unpacked is not None and path.name == self.unpacked[0]:
+            return self.unpacked[1], self.unpacked[2]
+        return self.sha256, self.size
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -85,12 +104,13 @@ def sha256sum(path: str | os.PathLike[str]) -> str:
 
 def check(resource: Resource, path: Path) -> str | None:
     """None if ``path`` holds ``resource`` byte for byte, else what is wrong with it."""
+    sha, expected_size = resource.expected(path)
     size = path.stat().st_size
-    if size != resource.size:
-        return f"{path} has {size:,} bytes, expected {resource.size:,}"
+    if size != expected_size:
+        return f"{path} has {size:,} bytes, expected {expected_size:,}"
     digest = sha256sum(path)
-    if digest != resource.sha256:
-        return f"{path} has SHA-256 {digest}, expected {resource.sha256}"
+    if digest != sha:
+        return f"{path} has SHA-256 {digest}, expected {sha}"
     return None
 
 
@@ -100,18 +120,17 @@ def locate(resource: Resource, root: str | os.PathLike[str] | None = None) -> Pa
     A cached copy that fails its check raises ``RuntimeError``: it is never used, and never
     silently replaced without ``download=True``. A system copy that fails is skipped.
     """
-    cached = resource.cache_path(root)
-    if cached.is_file():
-        problem = check(resource, cached)
-        if problem is not None:
+    for path, origin in resource.candidates(root):
+        if not path.is_file():
+            continue
+        problem = check(resource, path)
+        if problem is None:
+            return path
+        if origin == "cache":
             raise RuntimeError(
                 f"corrupt dataset file: {problem}. Delete it and download it again "
                 f"(download=True or `tito data download {resource.dataset}`)"
             )
-        return cached
-    for path in resource.system_paths():
-        if path.is_file() and check(resource, path) is None:
-            return path
     return None
 
 
@@ -124,7 +143,9 @@ def fetch(resource: Resource, root: str | os.PathLike[str] | None = None,
     except RuntimeError:
         if not download:
             raise
-        cached.unlink()
+        for path, origin in resource.candidates(root):
+            if origin == "cache" and path.is_file() and check(resource, path) is not None:
+                path.unlink()
         found = None
     if found is not None:
         return found
@@ -142,6 +163,9 @@ def missing_message(resource: Resource, root: str | os.PathLike[str] | None,
     if resource.system_dirs:
         lines.append(f"  also looked: {', '.join(str(p) for p in resource.system_paths())}")
     lines.append(f"  sha256:      {resource.sha256} ({resource.size:,} bytes)")
+    if resource.unpacked is not None:
+        name, sha, size = resource.unpacked
+        lines.append(f"  or unpacked: {name}, sha256 {sha} ({size:,} bytes)")
     lines.append("  published at:")
     lines += [f"    {url}" for url in resource.urls]
     if errors:

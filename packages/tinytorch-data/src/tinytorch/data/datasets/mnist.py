@@ -3,7 +3,9 @@
 Memory: the training split is 60,000 x 784 uint8 = 47 MB, the test split 7.8 MB; labels are
 widened to int64 (480 KB). Loading is one decompression and one ``readinto`` per file
 (``idx.py``), about a quarter of a second for the training split here, after the SHA-256 check.
-The files are the published ``*.gz`` files, verified by SHA-256 (``download.py``).
+The files are the published ``*.gz`` files, verified by SHA-256 (``download.py``); a copy
+already decompressed by another tool (``train-images-idx3-ubyte``) is accepted too, verified
+against the SHA-256 of the decompressed bytes.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ SPLIT_FILES = {True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
                False: ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
 
-def _resources(folder: str, mirrors: tuple[str, ...], checksums: dict[str, tuple[str, int]],
+def _resources(folder: str, mirrors: tuple[str, ...],
+               checksums: dict[str, tuple[str, int, str, int]],
                system_dirs: tuple[str, ...] = ()) -> dict[str, Resource]:
-    return {name: Resource(folder, name, tuple(m + name for m in mirrors), sha, size, system_dirs)
-            for name, (sha, size) in checksums.items()}
+    """Resources from ``{name.gz: (sha256, size, sha256 unpacked, size unpacked)}``."""
+    return {name: Resource(folder, name, tuple(m + name for m in mirrors), sha, size, system_dirs,
+                           unpacked=(name.removesuffix(".gz"), raw_sha, raw_size))
+            for name, (sha, size, raw_sha, raw_size) in checksums.items()}
 
 
 class MNIST(VisionDataset):
@@ -49,13 +54,17 @@ class MNIST(VisionDataset):
     title = "handwritten digits, 60,000 + 10,000 grayscale 28x28 images, 10 classes"
     resources = _resources("mnist", MNIST_MIRRORS, {
         "train-images-idx3-ubyte.gz":
-            ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422),
+            ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422,
+             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47_040_016),
         "train-labels-idx1-ubyte.gz":
-            ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881),
+            ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881,
+             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60_008),
         "t10k-images-idx3-ubyte.gz":
-            ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877),
+            ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877,
+             "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7_840_016),
         "t10k-labels-idx1-ubyte.gz":
-            ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
+            ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542,
+             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10_008),
     })
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
                "6 - six", "7 - seven", "8 - eight", "9 - nine"]
@@ -94,13 +103,17 @@ class FashionMNIST(MNIST):
     title = "Zalando articles, 60,000 + 10,000 grayscale 28x28 images, 10 classes"
     resources = _resources("fashion-mnist", FASHION_MIRRORS, {
         "train-images-idx3-ubyte.gz":
-            ("b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7", 26_421_856),
+            ("b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7", 26_421_856,
+             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 47_040_016),
         "train-labels-idx1-ubyte.gz":
-            ("0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056", 29_491),
+            ("0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056", 29_491,
+             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60_008),
         "t10k-images-idx3-ubyte.gz":
-            ("cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa", 4_422_079),
+            ("cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa", 4_422_079,
+             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7_840_016),
         "t10k-labels-idx1-ubyte.gz":
-            ("8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05", 5_125),
+            ("8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05", 5_125,
+             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10_008),
     }, system_dirs=("/usr/share/datasets/fashion-mnist",))
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]
