@@ -9,12 +9,18 @@ everything by 2x for a second or two):
   intra-op threads, and TinyTorch's own threads (``set_num_threads``) together with NumPy's
   BLAS threads (through threadpoolctl, when installed). On a busy machine two BLAS threads can
   spin-wait for a core and run several times slower than one.
-- The two frameworks are *interleaved*: each round runs TinyTorch, then PyTorch, so a slow
-  stretch of the machine hits both sides alike instead of whichever was being timed at that
-  moment. Each side runs once untimed before its timed call in every round, so neither pays
-  for the other's leftovers (PyTorch's OpenMP threads spin on after it returns).
-- Each figure is the median over the rounds; the ratio is TinyTorch's median / PyTorch's median
-  (below 1.0 means TinyTorch is faster).
+- The two frameworks take turns in *blocks*: a round times a block of TinyTorch calls, then
+  a block of PyTorch calls, at 1 thread and then at 2, and there are ``ROUNDS`` rounds. A slow
+  stretch of the machine then falls on both sides instead of on whichever was being timed at
+  that moment, while each block measures calls back to back, as a training loop makes them.
+- Neither side pays for the other's leftovers: after a call, OpenBLAS's threads (NumPy) and
+  OpenMP's (PyTorch) keep spinning on the cores for a while before they sleep. Measured here,
+  that slowed PyTorch's conv2 call right after TinyTorch's from 14 ms to 25-29 ms, even after
+  one untimed call. So each block starts with ``SETTLE`` seconds of quiet and two untimed
+  calls.
+- Each figure is the median of its side's timed calls over all rounds at its faster thread
+  count; the ratio is TinyTorch's median / PyTorch's median (below 1.0 means TinyTorch is
+  faster).
 """
 
 from __future__ import annotations
@@ -37,27 +43,7 @@ def torch_or_none() -> Any:
     return torch
 
 
-def median_time(fn: Callable[[], Any], repeats: int = 7, warmup: int = 2,
-                inner: int = 1) -> float:
-    """Median seconds per call of ``fn`` over ``repeats`` timed runs of ``inner`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            times.append((time.perf_counter() - t0) / inner)
-    finally:
-        if gc_was:
-            gc.enable()
-    return statistics.median(times)
-
-
-class _Threads:
+class Threads:
     """Run a block with both frameworks' thread counts set to ``n``, restoring them after."""
 
     def __init__(self, n: int, torch: Any) -> None:
@@ -88,47 +74,51 @@ class _Threads:
             self.torch.set_num_threads(self.before[1])
 
 
-def interleaved_times(fns: list[Callable[[], Any]], repeats: int = 7, warmup: int = 2,
-                      inner: int = 1) -> list[float]:
-    """Median seconds per call of each of ``fns``, timed in alternation round by round.
+SETTLE = 0.2  # seconds of quiet before a block: the other side's threads stop spinning
+ROUNDS = 3    # blocks per side and thread count
 
-    In every round each callable first runs once untimed: PyTorch's OpenMP threads keep
-    spinning on the second core for a few milliseconds after its last parallel region, and
-    that call absorbs the tail instead of the timed one.
-    """
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
+
+def block_times(fn: Callable[[], Any], repeats: int, inner: int = 1, warmup: int = 2,
+                settle: float = SETTLE) -> list[float]:
+    """Seconds per call of ``repeats`` timed runs of ``inner`` calls of ``fn``, after
+    ``settle`` seconds of quiet and ``warmup`` untimed calls."""
+    time.sleep(settle)
+    for _ in range(warmup):
+        fn()
+    times = []
     gc_was = gc.isenabled()
     gc.disable()
     try:
         for _ in range(repeats):
-            for fn, out in zip(fns, times):
+            t0 = time.perf_counter()
+            for _ in range(inner):
                 fn()
-                t0 = time.perf_counter()
-                for _ in range(inner):
-                    fn()
-                out.append((time.perf_counter() - t0) / inner)
+            times.append((time.perf_counter() - t0) / inner)
     finally:
         if gc_was:
             gc.enable()
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def paired_times(case: Case, torch: Any) -> tuple[tuple[float, str], tuple[float, int] | None]:
-    """Best (median seconds, threads) of TinyTorch and of PyTorch, timed interleaved."""
-    ours: tuple[float, str] = (float("inf"), "")
-    ref: tuple[float, int] | None = None
+    """Best (median seconds, threads) of TinyTorch and of PyTorch, timed in alternating blocks."""
     with_torch = torch is not None and case.torch is not None
+    sides = [case.tinytorch] + ([case.torch] if with_torch else [])  # type: ignore[list-item]
+    fns = {}
     for n in (1, 2):
-        with _Threads(n, torch if with_torch else None):
-            fns = [case.tinytorch()] + ([case.torch()] if with_torch else [])  # type: ignore[misc]
-            medians = interleaved_times(fns, case.repeats, inner=case.inner)
-        ours = min(ours, (medians[0], f"{n}t"))
-        if with_torch:
-            ref = min(ref or (float("inf"), 0), (medians[1], n))
-    return ours, ref
+        with Threads(n, torch if with_torch else None):
+            fns[n] = [build() for build in sides]  # type: ignore[misc]
+    samples: dict[tuple[int, int], list[float]] = {}
+    for _ in range(ROUNDS):
+        for n in (1, 2):
+            with Threads(n, torch if with_torch else None):
+                for side, fn in enumerate(fns[n]):
+                    samples.setdefault((side, n), []).extend(
+                        block_times(fn, case.repeats, case.inner))
+    best = [min((statistics.median(samples[side, n]), n) for n in (1, 2))
+            for side in range(len(sides))]
+    ours = (best[0][0], f"{best[0][1]}t")
+    return ours, (best[1] if with_torch else None)
 
 
 @dataclass

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from pathlib import Path
 
 import pytest
 
+import tinytorch
 from tinytorch.cli import main
 
 
@@ -53,7 +55,9 @@ def test_system_info_reports_versions_and_data_dir(
     monkeypatch.setenv("TINYTORCH_DATA", str(tmp_path / "cache"))
     assert main(["system", "info"]) == 0
     out = capsys.readouterr().out
-    assert "tinytorch-core       0.1.0" in out
+    installed = importlib.metadata.version("tinytorch-core")
+    assert f"tinytorch-core       {installed}" in out
+    assert tinytorch.__version__ == installed  # the module and its distribution agree
     assert "numpy" in out and "blas threads" in out
     assert str(tmp_path / "cache") in out
 

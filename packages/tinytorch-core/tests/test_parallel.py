@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -38,6 +39,22 @@ def test_work_runs_on_several_threads_when_rows_allow() -> None:
 
     parallel_rows(10, work)
     assert len(names) == 2
+
+
+def test_a_slow_thread_leaves_the_remaining_chunks_to_the_others() -> None:
+    tinytorch.set_num_threads(2)
+    caller = threading.current_thread().name
+    done: dict[str, int] = {}
+
+    def work(r: slice) -> None:
+        name = threading.current_thread().name
+        done[name] = done.get(name, 0) + 1
+        if name == caller:
+            time.sleep(0.2)  # the caller's core is busy elsewhere
+
+    parallel_rows(8, work)
+    assert sum(done.values()) == 8  # 4 chunks per thread, taken in turn
+    assert done[caller] <= 2        # fixed halves would have given it 4
 
 
 def test_few_rows_stay_on_the_calling_thread() -> None:

@@ -81,7 +81,7 @@ from tinytorch.core.random import (
 from tinytorch.core.serialization import load, save
 from tinytorch.core.tensor import Tensor
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 # name -> (module that defines it, distribution that ships that module)
 _LAZY_MODULES = {

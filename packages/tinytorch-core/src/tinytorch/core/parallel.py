@@ -11,6 +11,7 @@ The count starts at ``$TINYTORCH_NUM_THREADS`` or the number of cores.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,9 @@ def _initial_count() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"TINYTORCH_NUM_THREADS must be a positive integer, got {value!r}")
     return int(value)
+
+
+CHUNKS_PER_THREAD = 4
 
 
 class _Threads:
@@ -56,7 +60,10 @@ def parallel_rows(rows: int, work: Callable[[slice], None], min_rows: int = 1) -
     """Call ``work(slice)`` on contiguous row ranges covering ``range(rows)``, in parallel.
 
     ``work`` must only touch its own rows of any output. With one thread, or fewer than
-    ``2 * min_rows`` rows, it is a single call on the caller's thread.
+    ``2 * min_rows`` rows, it is a single call on the caller's thread. Otherwise the rows are
+    cut into up to ``CHUNKS_PER_THREAD`` chunks per thread, which the caller and the pool's
+    threads take in turn until none are left: on a shared machine one core is often slower
+    than the other for a while, and fixed halves would leave the faster one waiting.
     """
     k = min(_Threads.count, rows // max(1, min_rows))
     if k <= 1:
@@ -64,8 +71,15 @@ def parallel_rows(rows: int, work: Callable[[slice], None], min_rows: int = 1) -
         return
     if _Threads.pool is None:
         _Threads.pool = ThreadPoolExecutor(_Threads.count, thread_name_prefix="tinytorch")
-    bounds = [rows * i // k for i in range(k + 1)]
-    futures = [_Threads.pool.submit(work, slice(bounds[i], bounds[i + 1])) for i in range(1, k)]
-    work(slice(bounds[0], bounds[1]))
+    chunks = min(rows // max(1, min_rows), CHUNKS_PER_THREAD * k)
+    bounds = [rows * i // chunks for i in range(chunks + 1)]
+    tickets = itertools.count()  # next() on it is atomic under the GIL
+
+    def drain() -> None:
+        while (i := next(tickets)) < chunks:
+            work(slice(bounds[i], bounds[i + 1]))
+
+    futures = [_Threads.pool.submit(drain) for _ in range(k - 1)]
+    drain()
     for f in futures:
         f.result()

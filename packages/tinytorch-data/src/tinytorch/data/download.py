@@ -41,7 +41,7 @@ ENV_VAR = "TINYTORCH_DATA"
 CHUNK = 1 << 20
 ATTEMPTS = 3  # passes over the URL list before giving up
 TIMEOUT = 30.0  # seconds a socket may stay silent
-USER_AGENT = "tinytorch-data/0.1.0"
+USER_AGENT = "tinytorch-data/0.1.1"
 
 
 @dataclass(frozen=True)
