@@ -1,4 +1,4 @@
-"""Shared pieces of every milestone script: argument parsing and the final report.
+"""Shared pieces of every milestone script: argument parsing, test accuracy and the report.
 
 Each milestone prints its report (target, achieved, time, parameters) to stdout and exits with
 status 0 when it met its target, 1 when it missed it. ``tito milestone run`` puts this folder on
@@ -16,8 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every milestone understands."""
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1 (epochs, steps, batch sizes, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def parser(description: str, data_dir: bool = False) -> argparse.ArgumentParser:
+    """An argument parser with the options every milestone understands (and, with
+    ``data_dir``, ``--data-dir`` for the milestones that read a dataset)."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -28,7 +40,28 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--download", action=argparse.BooleanOptionalAction, default=True,
                    help="fetch dataset files missing from the cache, verified by SHA-256 "
                         "(default); --no-download fails with a message naming the files instead")
+    if data_dir:
+        p.add_argument("--data-dir", metavar="DIR", default=None,
+                       help="data root (default: $TINYTORCH_DATA or ~/.cache/tinytorch)")
     return p
+
+
+def accuracy(model: Any, x: Any, y: Any, chunk: int = 1000) -> float:
+    """Percentage of the rows of ``x`` whose arg-max prediction is ``y``.
+
+    Evaluated in eval mode, without a graph, ``chunk`` rows at a time (so the activations of
+    the whole test set never sit in memory at once); the model is left in training mode.
+    """
+    import tinytorch
+
+    model.eval()
+    correct = 0
+    with tinytorch.no_grad():
+        for start in range(0, len(x), chunk):
+            logits = model(x[start:start + chunk])
+            correct += int((logits.argmax(dim=1) == y[start:start + chunk]).sum().item())
+    model.train()
+    return 100.0 * correct / len(x)
 
 
 @dataclass

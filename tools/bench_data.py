@@ -141,10 +141,10 @@ def main() -> None:
                       torch_loader_epoch(torch, pixels, labels) if torch else None, target=1.0,
                       repeats=args.repeats),
         benchlib.Case("BPE train, TinyShakespeare, vocab 1000", bpe_training(text), unit="s",
-                      repeats=min(args.repeats, 3)),
+                      repeats=min(args.repeats, 3), warmup=1),
         benchlib.Case("MLP epoch, FMNIST 784-256-128-10 Adam", mlp_epoch(features, labels),
                       torch_mlp_epoch(torch, features, labels) if torch else None, target=1.2,
-                      unit="s", repeats=min(args.repeats, 3)),
+                      unit="s", repeats=min(args.repeats, 2), warmup=1),
     ]
     rows = benchlib.run(cases, "Data loading, tokenizer training and an MLP epoch (CPU)")
     loader = rows[0]

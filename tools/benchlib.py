@@ -114,7 +114,7 @@ def paired_times(case: Case, torch: Any) -> tuple[tuple[float, str], tuple[float
             with Threads(n, torch if with_torch else None):
                 for side, fn in enumerate(fns[n]):
                     samples.setdefault((side, n), []).extend(
-                        block_times(fn, case.repeats, case.inner))
+                        block_times(fn, case.repeats, case.inner, case.warmup))
     best = [min((statistics.median(samples[side, n]), n) for n in (1, 2))
             for side in range(len(sides))]
     ours = (best[0][0], f"{best[0][1]}t")
@@ -130,8 +130,9 @@ class Case:
     torch: Callable[[], Callable[[], Any]] | None = None
     target: float | None = None  # the ratio the issue asks for (lower is better)
     unit: str = "ms"
-    repeats: int = 7
+    repeats: int = 7  # timed runs per block (there are ``ROUNDS`` blocks per thread count)
     inner: int = 1
+    warmup: int = 2   # untimed runs at the start of each block
     target_higher: bool = False  # True when the figure is a throughput-style ratio (≥ target)
 
 

@@ -49,27 +49,16 @@ def as_features(images: tinytorch.Tensor, mean: float, std: float) -> tinytorch.
     return tinytorch.from_numpy(x)
 
 
-def accuracy(model: nn.Module, x: tinytorch.Tensor, y: tinytorch.Tensor) -> float:
-    """Percentage of correct predictions, evaluated in chunks of 2,000 without a graph."""
-    model.eval()
-    correct = 0
-    with tinytorch.no_grad():
-        for start in range(0, len(x), 2000):
-            logits = model(x[start:start + 2000])
-            correct += int((logits.argmax(dim=1) == y[start:start + 2000]).sum().item())
-    model.train()
-    return 100.0 * correct / len(x)
-
 
 def main() -> None:
-    p = common.parser(__doc__.splitlines()[0])
+    p = common.parser(__doc__.splitlines()[0], data_dir=True)
     p.add_argument("--dataset", choices=sorted(DATASETS), default="fashion-mnist",
                    help="which dataset to learn (default: fashion-mnist, available offline)")
-    p.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
-    p.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
+    p.add_argument("--epochs", type=common.positive_int, default=12,
+                   help="training epochs (default: 12)")
+    p.add_argument("--batch-size", type=common.positive_int, default=128,
+                   help="batch size (default: 128)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    p.add_argument("--data-dir", metavar="DIR", default=None,
-                   help="data root (default: $TINYTORCH_DATA or ~/.cache/tinytorch)")
     args = p.parse_args()
 
     tinytorch.manual_seed(args.seed)
@@ -112,16 +101,16 @@ def main() -> None:
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
                 scheduler.step()
             epoch_seconds.append(t.seconds)
-            print(f"epoch {epoch}: loss {loss.item():.4f}, test accuracy "
-                  f"{accuracy(model, x_test, y_test):.2f}% ({t.seconds:.1f} s)", flush=True)
-        achieved = accuracy(model, x_test, y_test)
+            achieved = common.accuracy(model, x_test, y_test, chunk=2000)
+            print(f"epoch {epoch}: loss {loss.item():.4f}, test accuracy {achieved:.2f}% "
+                  f"({t.seconds:.1f} s)", flush=True)
 
     report = common.Report(
         milestone=f"03 MLP (1986) on {args.dataset}" + (" [quick]" if args.quick else ""),
         metric="test accuracy %", target=QUICK_TARGET if args.quick else target,
         achieved=achieved, seconds=total.seconds, parameters=parameters,
         details={"s/epoch": f"{np.median(epoch_seconds):.2f}",
-                 "train acc": f"{accuracy(model, x_train, y_train):.2f}%",
+                 "train acc": f"{common.accuracy(model, x_train, y_train, chunk=2000):.2f}%",
                  "epochs": epochs, "batch": args.batch_size},
     )
     common.exit_with(report, args.json)

@@ -97,30 +97,18 @@ def limit_blas_threads(threads: int) -> Any:
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def accuracy(model: nn.Module, x: tinytorch.Tensor, y: tinytorch.Tensor) -> float:
-    """Percentage of correct predictions, evaluated in chunks of 1,000 without a graph."""
-    model.eval()
-    correct = 0
-    with tinytorch.no_grad():
-        for start in range(0, len(x), 1000):
-            logits = model(x[start:start + 1000])
-            correct += int((logits.argmax(dim=1) == y[start:start + 1000]).sum().item())
-    model.train()
-    return 100.0 * correct / len(x)
-
 
 def main() -> None:
-    p = common.parser(__doc__.splitlines()[0])
+    p = common.parser(__doc__.splitlines()[0], data_dir=True)
     p.add_argument("--dataset", choices=sorted(RECIPES), default="fashion-mnist",
                    help="fashion-mnist (default, available offline) or cifar10 (download)")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=common.positive_int, default=None,
                    help="training epochs (default: 8 for fashion-mnist, 20 for cifar10)")
-    p.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
+    p.add_argument("--batch-size", type=common.positive_int, default=128,
+                   help="batch size (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak Adam learning rate of the "
                    "one-cycle schedule (default: 3e-3 fashion-mnist, 2e-3 cifar10)")
-    p.add_argument("--data-dir", metavar="DIR", default=None,
-                   help="data root (default: $TINYTORCH_DATA or ~/.cache/tinytorch)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=common.positive_int, default=1,
                    help="BLAS threads for NumPy (default: 1, robust on a shared machine)")
     args = p.parse_args()
     with limit_blas_threads(args.threads):
@@ -162,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                     scheduler.step()
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             epoch_seconds.append(t.seconds)
-            achieved = accuracy(model, x_test, y_test)
+            achieved = common.accuracy(model, x_test, y_test)
             print(f"epoch {epoch}: loss {loss.item():.4f}, test accuracy {achieved:.2f}% "
                   f"({t.seconds:.1f} s)", flush=True)
 

@@ -71,8 +71,9 @@ def validation_loss(model: GPT, data: TinyShakespeare, starts: np.ndarray) -> fl
 
 def main() -> None:
     p = common.parser(__doc__)
-    p.add_argument("--steps", type=int, help="training steps (default: 1000; --quick: 150)")
-    p.add_argument("--batch-size", type=int,
+    p.add_argument("--steps", type=common.positive_int,
+                   help="training steps (default: 1000; --quick: 150)")
+    p.add_argument("--batch-size", type=common.positive_int,
                    help="sequences per step (default: 32; --quick: 16)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
     p.add_argument("--warmup", type=int,
@@ -80,7 +81,7 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float, default=13.0,
                    help="stop training after this long, 0 for no limit (default: 13)")
     p.add_argument("--prompt", default="ROMEO:", help="text to continue (default: 'ROMEO:')")
-    p.add_argument("--max-new-tokens", type=int, default=400,
+    p.add_argument("--max-new-tokens", type=common.positive_int, default=400,
                    help="characters to generate (default: 400)")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
     args = p.parse_args()
