@@ -3,8 +3,15 @@
 Systems view: a Tensor wraps exactly one ``numpy.ndarray`` (``tensor.array``) plus four slots
 of autograd bookkeeping (``requires_grad``, ``grad``, ``grad_fn``, a weak-reference slot). Its
 memory is ``numel * itemsize`` bytes; views (``reshape``, ``transpose``, basic slicing) share
-that memory. Every method below is a thin call into an op module (``ops/``), where each
-differentiable op is a ``Function`` with its forward and backward side by side.
+that memory. This file holds the data structure: construction, metadata, conversion, the
+autograd entry points (``requires_grad_``, ``backward``), in-place updates and printing. The
+operators and op methods (``+``, ``exp``, ``sum``, ``view``, ``[]``, ...) are inherited from
+``TensorMethods`` (``tensor_methods.py``), where each is one call into an op module
+(``ops/``) whose ``Function`` has its forward and backward side by side.
+
+In-place updates write into the array when no graph is recorded. When one is, they run the
+out-of-place op and rebind the tensor to its result, so earlier consumers of the old values
+still get correct gradients; a leaf that requires grad refuses them, as in PyTorch.
 
 A TinyTorch extension to PyTorch's API: ``tensor.array`` is the wrapped ndarray itself, for
 code in this framework's tiers that works on raw arrays (optimizers, kernels).
@@ -18,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.core import dtypes
+from tinytorch.core import dtypes, ops, random
 from tinytorch.core.grad_mode import _GradState
+from tinytorch.core.tensor_methods import TensorMethods
 
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 
@@ -56,7 +64,7 @@ def _check_inplace(t: Tensor) -> None:
         raise RuntimeError(_LEAF_INPLACE)
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """A multi-dimensional array with reverse-mode autograd, modelled on ``torch.Tensor``."""
 
     __slots__ = ("array", "requires_grad", "grad", "grad_fn", "__weakref__")
@@ -181,7 +189,7 @@ class Tensor:
         d = dtypes.as_dtype(dtype)
         if d == self.array.dtype:
             return self
-        return ew.cast(self, d)
+        return ops.elementwise.cast(self, d)
 
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
@@ -210,7 +218,7 @@ class Tensor:
         return self
 
     def clone(self) -> Tensor:
-        return ew.clone(self)
+        return ops.elementwise.clone(self)
 
     def detach(self) -> Tensor:
         return Tensor._wrap(self.array)
@@ -223,10 +231,39 @@ class Tensor:
     def contiguous(self) -> Tensor:
         if self.array.flags.c_contiguous:
             return self
-        return ew.clone(self)
+        return ops.elementwise.clone(self)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.array if dtype is None else self.array.astype(dtype)
+
+    # ------------------------------------------------------------------ Python protocols
+    def __len__(self) -> int:
+        if self.array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.array.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(ops.shape.unbind(self, 0))
+
+    def __bool__(self) -> builtins.bool:
+        if self.array.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self.array.size} values is ambiguous"
+            )
+        return builtins.bool(self.array)
+
+    def __float__(self) -> builtins.float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> builtins.int:
+        return builtins.int(self.item())
+
+    def __index__(self) -> builtins.int:
+        if self.array.dtype.kind not in "iub" or self.array.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return builtins.int(self.array.item())
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -254,6 +291,7 @@ class Tensor:
     ) -> None:
         engine.backward(self, gradient, builtins.bool(retain_graph), create_graph)
 
+    # ------------------------------------------------------------------ in-place updates
     def zero_(self) -> Tensor:
         _check_inplace(self)
         self.array[...] = 0
@@ -278,85 +316,6 @@ class Tensor:
         _check_inplace(self)
         self.array[...] = random.generator().normal(mean, std, self.array.shape)
         return self
-
-    # ------------------------------------------------------------------ arithmetic
-    def __add__(self, other: Any) -> Tensor:
-        return ar.Add.apply(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return ar.Add.apply(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return ar.Sub.apply(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return ar.Sub.apply(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return ar.Mul.apply(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return ar.Mul.apply(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return ar.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return ar.div(other, self)
-
-    def __pow__(self, exponent: Any) -> Tensor:
-        return ar.pow(self, exponent)
-
-    def __rpow__(self, base: Any) -> Tensor:
-        return ar.pow(base, self)
-
-    def __neg__(self) -> Tensor:
-        return ar.Neg.apply(self)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return ew.abs(self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return ar.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return ar.matmul(other, self)
-
-    def __floordiv__(self, other: Any) -> Tensor:
-        return ar.floor_divide(self, other)
-
-    def __mod__(self, other: Any) -> Tensor:
-        return ar.remainder(self, other)
-
-    def add(self, other: Any, alpha: Any = 1) -> Tensor:
-        return ar.add(self, other, alpha=alpha)
-
-    def sub(self, other: Any, alpha: Any = 1) -> Tensor:
-        return ar.sub(self, other, alpha=alpha)
-
-    def mul(self, other: Any) -> Tensor:
-        return ar.Mul.apply(self, other)
-
-    def div(self, other: Any, rounding_mode: str | None = None) -> Tensor:
-        return ar.div(self, other, rounding_mode=rounding_mode)
-
-    def pow(self, exponent: Any) -> Tensor:
-        return ar.pow(self, exponent)
-
-    def neg(self) -> Tensor:
-        return ar.Neg.apply(self)
-
-    def matmul(self, other: Any) -> Tensor:
-        return ar.matmul(self, other)
-
-    def mm(self, other: Any) -> Tensor:
-        return ar.matmul(self, other)
-
-    def bmm(self, other: Any) -> Tensor:
-        return ar.matmul(self, other)
 
     def _inplace(self, op: Any, other: Any, ufunc: Any) -> Tensor:
         """In-place ``op``: mutate the array when no graph is recorded, else rebind history."""
@@ -403,312 +362,26 @@ class Tensor:
     __imul__ = mul_
     __itruediv__ = div_
 
-    # ------------------------------------------------------------------ elementwise
-    def abs(self) -> Tensor:
-        return ew.abs(self)
-
-    def exp(self) -> Tensor:
-        return ew.exp(self)
-
-    def log(self) -> Tensor:
-        return ew.log(self)
-
-    def sqrt(self) -> Tensor:
-        return ew.sqrt(self)
-
-    def rsqrt(self) -> Tensor:
-        return ew.rsqrt(self)
-
-    def sin(self) -> Tensor:
-        return ew.sin(self)
-
-    def cos(self) -> Tensor:
-        return ew.cos(self)
-
-    def tanh(self) -> Tensor:
-        return ew.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return ew.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        return ew.relu(self)
-
-    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
-        return ew.clamp(self, min, max)
-
-    clip = clamp
-
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         _check_inplace(self)
         if _GradState.enabled and self.requires_grad:
-            return self._rebind(ew.clamp(self._alias(), min, max))
+            return self._rebind(ops.elementwise.clamp(self._alias(), min, max))
         np.clip(self.array, min, max, out=self.array)
         return self
-
-    def maximum(self, other: Any) -> Tensor:
-        return ew.maximum(self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return ew.minimum(self, other)
-
-    def masked_fill(self, mask: Any, value: Any) -> Tensor:
-        return ew.masked_fill(self, mask, value)
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         _check_inplace(self)
         value_rg = isinstance(value, Tensor) and value.requires_grad
         if _GradState.enabled and (self.requires_grad or value_rg):
-            return self._rebind(ew.masked_fill(self._alias(), mask, value))
+            return self._rebind(ops.elementwise.masked_fill(self._alias(), mask, value))
         m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
         fill = value.array if isinstance(value, Tensor) else value
         self.array[np.broadcast_to(m, self.array.shape)] = fill
         return self
 
-    def where(self, condition: Any, other: Any) -> Tensor:
-        return ew.where(condition, self, other)
-
-    def sign(self) -> Tensor:
-        return ew.sign(self)
-
-    # ------------------------------------------------------------------ reductions
-    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-        return rd.sum(self, dim, keepdim, dtype=dtype)
-
-    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-        return rd.mean(self, dim, keepdim, dtype=dtype)
-
-    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-            correction: Any = None) -> Tensor:
-        return rd.var(self, dim, unbiased, keepdim, correction=correction)
-
-    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-            correction: Any = None) -> Tensor:
-        return rd.std(self, dim, unbiased, keepdim, correction=correction)
-
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return rd.max(self, dim, keepdim)
-
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return rd.min(self, dim, keepdim)
-
-    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
-        return rd.amax(self, dim, keepdim)
-
-    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
-        return rd.amin(self, dim, keepdim)
-
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
-        return rd.logsumexp(self, dim, keepdim)
-
-    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
-        return rd.softmax(self, dim, dtype=dtype)
-
-    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
-        return rd.log_softmax(self, dim, dtype=dtype)
-
-    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
-        return rd.norm(self, p, dim, keepdim)
-
-    def argmax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return rd.argmax(self, dim, keepdim)
-
-    def argmin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return rd.argmin(self, dim, keepdim)
-
-    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return rd.all(self, dim, keepdim)
-
-    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return rd.any(self, dim, keepdim)
-
-    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return rd.prod(self, dim, keepdim)
-
-    # ------------------------------------------------------------------ shape
-    def reshape(self, *shape: Any) -> Tensor:
-        return sh.reshape(self, *shape)
-
-    def view(self, *shape: Any) -> Tensor:
-        return sh.view(self, *shape)
-
-    def view_as(self, other: Tensor) -> Tensor:
-        return sh.view(self, other.shape)
-
-    def reshape_as(self, other: Tensor) -> Tensor:
-        return sh.reshape(self, other.shape)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return sh.flatten(self, start_dim, end_dim)
-
-    def squeeze(self, dim: Any = None) -> Tensor:
-        return sh.squeeze(self, dim)
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        return sh.unsqueeze(self, dim)
-
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
-        return sh.transpose(self, dim0, dim1)
-
-    def t(self) -> Tensor:
-        return sh.t(self)
-
-    def permute(self, *dims: Any) -> Tensor:
-        return sh.permute(self, *dims)
-
-    @property
-    def T(self) -> Tensor:
-        return sh.permute(self, tuple(range(self.array.ndim - 1, -1, -1)))
-
-    @property
-    def mT(self) -> Tensor:
-        return sh.transpose(self, -2, -1)
-
-    def expand(self, *sizes: Any) -> Tensor:
-        return sh.expand(self, *sizes)
-
-    def expand_as(self, other: Tensor) -> Tensor:
-        return sh.expand(self, other.shape)
-
-    def repeat(self, *sizes: Any) -> Tensor:
-        return sh.repeat(self, *sizes)
-
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
-        return sh.split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return sh.chunk(self, chunks, dim)
-
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        return sh.unbind(self, dim)
-
-    def tril(self, diagonal: int = 0) -> Tensor:
-        return sh.tril(self, diagonal)
-
-    def triu(self, diagonal: int = 0) -> Tensor:
-        return sh.triu(self, diagonal)
-
-    def gather(self, dim: int, index: Tensor) -> Tensor:
-        return sh.gather(self, dim, index)
-
-    # ------------------------------------------------------------------ comparison
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return cmp.eq(self, other)
-
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return cmp.ne(self, other)
-
-    def __lt__(self, other: Any) -> Tensor:
-        return cmp.lt(self, other)
-
-    def __le__(self, other: Any) -> Tensor:
-        return cmp.le(self, other)
-
-    def __gt__(self, other: Any) -> Tensor:
-        return cmp.gt(self, other)
-
-    def __ge__(self, other: Any) -> Tensor:
-        return cmp.ge(self, other)
-
-    __hash__ = object.__hash__
-
-    def eq(self, other: Any) -> Tensor:
-        return cmp.eq(self, other)
-
-    def ne(self, other: Any) -> Tensor:
-        return cmp.ne(self, other)
-
-    def lt(self, other: Any) -> Tensor:
-        return cmp.lt(self, other)
-
-    def le(self, other: Any) -> Tensor:
-        return cmp.le(self, other)
-
-    def gt(self, other: Any) -> Tensor:
-        return cmp.gt(self, other)
-
-    def ge(self, other: Any) -> Tensor:
-        return cmp.ge(self, other)
-
-    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
-                equal_nan: bool = False) -> Tensor:
-        return cmp.isclose(self, other, rtol, atol, equal_nan)
-
-    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
-                 equal_nan: bool = False) -> builtins.bool:
-        return cmp.allclose(self, other, rtol, atol, equal_nan)
-
-    def equal(self, other: Tensor) -> builtins.bool:
-        return cmp.equal(self, other)
-
-    def logical_not(self) -> Tensor:
-        return cmp.logical_not(self)
-
-    def logical_and(self, other: Any) -> Tensor:
-        return cmp.logical_and(self, other)
-
-    def logical_or(self, other: Any) -> Tensor:
-        return cmp.logical_or(self, other)
-
-    def logical_xor(self, other: Any) -> Tensor:
-        return cmp.logical_xor(self, other)
-
-    def __invert__(self) -> Tensor:
-        return cmp.bitwise_not(self)
-
-    def __and__(self, other: Any) -> Tensor:
-        return cmp.bitwise_and(self, other)
-
-    def __or__(self, other: Any) -> Tensor:
-        return cmp.bitwise_or(self, other)
-
-    def __xor__(self, other: Any) -> Tensor:
-        return cmp.bitwise_xor(self, other)
-
-    def __rand__(self, other: Any) -> Tensor:
-        return cmp.bitwise_and(other, self)
-
-    def __ror__(self, other: Any) -> Tensor:
-        return cmp.bitwise_or(other, self)
-
-    def __rxor__(self, other: Any) -> Tensor:
-        return cmp.bitwise_xor(other, self)
-
-    # ------------------------------------------------------------------ indexing
-    def __getitem__(self, index: Any) -> Tensor:
-        return ix.getitem(self, index)
-
     def __setitem__(self, index: Any, value: Any) -> None:
         _check_inplace(self)
-        ix.setitem(self, index, value)
-
-    def __len__(self) -> int:
-        if self.array.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self.array.shape[0]
-
-    def __iter__(self) -> Iterator[Tensor]:
-        if self.array.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return iter(sh.unbind(self, 0))
-
-    def __bool__(self) -> builtins.bool:
-        if self.array.size != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with {self.array.size} values is ambiguous"
-            )
-        return builtins.bool(self.array)
-
-    def __float__(self) -> builtins.float:
-        return builtins.float(self.item())
-
-    def __int__(self) -> builtins.int:
-        return builtins.int(self.item())
-
-    def __index__(self) -> builtins.int:
-        if self.array.dtype.kind not in "iub" or self.array.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
-        return builtins.int(self.array.item())
+        ops.indexing.setitem(self, index, value)
 
     # ------------------------------------------------------------------ printing
     def __repr__(self) -> str:
@@ -751,10 +424,15 @@ def as_tensor_args(values: Sequence[Any]) -> list[Tensor]:
     return [v if isinstance(v, Tensor) else Tensor(v) for v in values]
 
 
-from tinytorch.core import engine, random  # noqa: E402
-from tinytorch.core.ops import arithmetic as ar  # noqa: E402
-from tinytorch.core.ops import compare as cmp  # noqa: E402
-from tinytorch.core.ops import elementwise as ew  # noqa: E402
-from tinytorch.core.ops import indexing as ix  # noqa: E402
-from tinytorch.core.ops import reduce as rd  # noqa: E402
-from tinytorch.core.ops import shape as sh  # noqa: E402
+# Import order without a cycle: the op modules and the engine import Tensor, so they are loaded
+# here, once it exists (``tinytorch.core`` imports this file first). Loading an op module makes it
+# an attribute of the ``ops`` package, which is how this file and ``TensorMethods`` reach it.
+from tinytorch.core import engine  # noqa: E402
+from tinytorch.core.ops import (  # noqa: E402, F401
+    arithmetic,
+    compare,
+    elementwise,
+    indexing,
+    reduce,
+    shape,
+)

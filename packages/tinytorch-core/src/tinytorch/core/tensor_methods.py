@@ -1,0 +1,372 @@
+"""``TensorMethods``: the operators and methods of ``Tensor`` (``a + b``, ``x.sum()``, ``x[i]``).
+
+``Tensor`` (``tensor.py``) inherits this class, which holds its op surface: arithmetic
+operators, elementwise maths, reductions, shape ops, comparisons and logic, and indexing. Every
+method is a one-line delegation to an op module in ``ops/``, so ``x.exp()`` and
+``torch.exp(x)`` run the same code; the forward and backward of each op live side by side in
+that module, as a ``Function``. This file only gives them ``torch.Tensor``'s names and argument
+order.
+
+Systems view: a method costs one Python call on top of its op, which runs one ``Function``
+(one forward, plus one graph node when grad is recorded; comparisons record none). Nothing here
+allocates or copies; the op decides that. The class has no state: ``__slots__ = ()`` keeps
+``Tensor`` free of a per-instance ``__dict__``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+# The op modules import Tensor, which is built on this class, so they cannot be imported at the
+# top of this file. ``tensor.py`` loads them once Tensor exists; each method reaches its module
+# as an attribute of the ``ops`` package (``ops.arithmetic``) when it is called.
+from tinytorch.core import ops
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
+
+
+class TensorMethods:
+    """The op methods of ``Tensor``; each one calls the op of the same name in ``ops/``."""
+
+    __slots__ = ()
+    array: np.ndarray  # the slot itself is declared by Tensor
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> Tensor:
+        return ops.arithmetic.Add.apply(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.arithmetic.Add.apply(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.arithmetic.Sub.apply(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.arithmetic.Sub.apply(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.arithmetic.Mul.apply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.arithmetic.Mul.apply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.arithmetic.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.arithmetic.div(other, self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return ops.arithmetic.pow(self, exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return ops.arithmetic.pow(base, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.arithmetic.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.elementwise.abs(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.arithmetic.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.arithmetic.matmul(other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.arithmetic.floor_divide(self, other)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return ops.arithmetic.remainder(self, other)
+
+    def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        return ops.arithmetic.add(self, other, alpha=alpha)
+
+    def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        return ops.arithmetic.sub(self, other, alpha=alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return ops.arithmetic.Mul.apply(self, other)
+
+    def div(self, other: Any, rounding_mode: str | None = None) -> Tensor:
+        return ops.arithmetic.div(self, other, rounding_mode=rounding_mode)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return ops.arithmetic.pow(self, exponent)
+
+    def neg(self) -> Tensor:
+        return ops.arithmetic.Neg.apply(self)
+
+    def matmul(self, other: Any) -> Tensor:
+        return ops.arithmetic.matmul(self, other)
+
+    def mm(self, other: Any) -> Tensor:
+        return ops.arithmetic.matmul(self, other)
+
+    def bmm(self, other: Any) -> Tensor:
+        return ops.arithmetic.matmul(self, other)
+
+    # ------------------------------------------------------------------ elementwise
+    def abs(self) -> Tensor:
+        return ops.elementwise.abs(self)
+
+    def exp(self) -> Tensor:
+        return ops.elementwise.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.elementwise.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.elementwise.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        return ops.elementwise.rsqrt(self)
+
+    def sin(self) -> Tensor:
+        return ops.elementwise.sin(self)
+
+    def cos(self) -> Tensor:
+        return ops.elementwise.cos(self)
+
+    def tanh(self) -> Tensor:
+        return ops.elementwise.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.elementwise.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return ops.elementwise.relu(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        return ops.elementwise.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.elementwise.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.elementwise.minimum(self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return ops.elementwise.masked_fill(self, mask, value)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return ops.elementwise.where(condition, self, other)
+
+    def sign(self) -> Tensor:
+        return ops.elementwise.sign(self)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return ops.reduce.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return ops.reduce.mean(self, dim, keepdim, dtype=dtype)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        return ops.reduce.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:
+        return ops.reduce.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return ops.reduce.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return ops.reduce.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return ops.reduce.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        return ops.reduce.amin(self, dim, keepdim)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return ops.reduce.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        return ops.reduce.softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        return ops.reduce.log_softmax(self, dim, dtype=dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.reduce.norm(self, p, dim, keepdim)
+
+    def argmax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.reduce.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.reduce.argmin(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.reduce.all(self, dim, keepdim)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.reduce.any(self, dim, keepdim)
+
+    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.reduce.prod(self, dim, keepdim)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> Tensor:
+        return ops.shape.reshape(self, *shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        return ops.shape.view(self, *shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return ops.shape.view(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return ops.shape.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return ops.shape.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return ops.shape.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return ops.shape.unsqueeze(self, dim)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return ops.shape.transpose(self, dim0, dim1)
+
+    def t(self) -> Tensor:
+        return ops.shape.t(self)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return ops.shape.permute(self, *dims)
+
+    @property
+    def T(self) -> Tensor:
+        return ops.shape.permute(self, tuple(range(self.array.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self) -> Tensor:
+        return ops.shape.transpose(self, -2, -1)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return ops.shape.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return ops.shape.expand(self, other.shape)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return ops.shape.repeat(self, *sizes)
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.shape.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.shape.chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.shape.unbind(self, dim)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return ops.shape.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return ops.shape.triu(self, diagonal)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        return ops.shape.gather(self, dim, index)
+
+    # ------------------------------------------------------------------ comparison
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.compare.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.compare.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.compare.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.compare.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.compare.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.compare.ge(self, other)
+
+    __hash__ = object.__hash__  # defining __eq__ would otherwise make tensors unhashable
+
+    def eq(self, other: Any) -> Tensor:
+        return ops.compare.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return ops.compare.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return ops.compare.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return ops.compare.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return ops.compare.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return ops.compare.ge(self, other)
+
+    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                equal_nan: bool = False) -> Tensor:
+        return ops.compare.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                 equal_nan: bool = False) -> bool:
+        return ops.compare.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Tensor) -> bool:
+        return ops.compare.equal(self, other)
+
+    def logical_not(self) -> Tensor:
+        return ops.compare.logical_not(self)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return ops.compare.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return ops.compare.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return ops.compare.logical_xor(self, other)
+
+    def __invert__(self) -> Tensor:
+        return ops.compare.bitwise_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(other, self)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(other, self)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(other, self)
+
+    # ------------------------------------------------------------------ indexing
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.indexing.getitem(self, index)
