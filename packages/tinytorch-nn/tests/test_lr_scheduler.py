@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from bisect import bisect_right
 
 import numpy as np
@@ -125,6 +126,7 @@ def test_one_cycle_cycles_sgd_momentum_inversely_to_the_lr():
     s = sched.OneCycleLR(opt, max_lr=1.0, epochs=2, steps_per_epoch=10, pct_start=0.5)
     moms = [opt.param_groups[0]["momentum"]]
     for _ in range(19):
+        opt.step()
         s.step()
         moms.append(opt.param_groups[0]["momentum"])
     # momentum anneals max -> base while the lr rises (steps 0..9), then base -> max
@@ -142,6 +144,7 @@ def test_one_cycle_cycles_adam_beta1_and_keeps_beta2():
                          max_momentum=0.9)
     assert opt.param_groups[0]["betas"] == (0.9, 0.98)
     for _ in range(3):
+        opt.step()
         s.step()
     beta1, beta2 = opt.param_groups[1]["betas"]
     assert 0.8 < beta1 < 0.9 and beta2 == 0.98
@@ -213,6 +216,7 @@ def test_chained_schedulers_multiply_their_factors():
     b = sched.StepLR(opt, 3, 0.5)
     got = [[g["lr"] for g in opt.param_groups]]
     for _ in range(10):
+        opt.step()
         a.step()
         b.step()
         got.append([g["lr"] for g in opt.param_groups])
@@ -240,12 +244,14 @@ def test_resuming_with_last_epoch_keeps_the_current_rate():
         group["lr"] *= 0.9**4
     s = sched.ExponentialLR(opt, 0.9, last_epoch=4)
     np.testing.assert_allclose(s.get_last_lr(), [b * 0.9**4 for b in BASES], rtol=1e-12)
+    opt.step()
     s.step()
     np.testing.assert_allclose(s.get_last_lr(), [b * 0.9**5 for b in BASES], rtol=1e-12)
 
 
 def test_step_with_an_epoch_warns_and_jumps_with_the_closed_form():
     s = sched.CosineAnnealingLR(make_optimizer(), T_max=10)
+    s.optimizer.step()
     with pytest.warns(UserWarning, match="deprecated"):
         s.step(7)
     want = [b * (1 + math.cos(math.pi * 7 / 10)) / 2 for b in BASES]
@@ -267,3 +273,27 @@ def test_scheduler_needs_an_optimizer():
 def test_lambda_lr_needs_one_function_per_group():
     with pytest.raises(ValueError, match="Expected 2 lr_lambdas, but got 1"):
         sched.LambdaLR(make_optimizer(), [lambda e: 1.0])
+
+
+def test_stepping_the_scheduler_before_the_optimizer_warns_once():
+    opt = make_optimizer()
+    s = sched.StepLR(opt, step_size=2)
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\)` before `optimizer.step\(\)"):
+        s.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.step()                                  # only the first call is checked
+        right = sched.StepLR(make_optimizer(), step_size=2)
+        right.optimizer.step()
+        right.step()
+
+
+def test_an_optimizer_with_its_own_step_is_not_second_guessed():
+    class Manual(optim.SGD):
+        def step(self, closure=None):
+            return None
+
+    s = sched.StepLR(Manual([tt.tensor(np.zeros(2), requires_grad=True)], lr=0.1), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.step()

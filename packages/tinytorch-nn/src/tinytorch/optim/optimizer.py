@@ -57,6 +57,7 @@ class Optimizer:
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._scratch_pool: dict[tuple[np.dtype, int], np.ndarray] = {}
+        self._opt_called = False  # set by step(); schedulers check it to catch a wrong order
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -138,6 +139,7 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             self._update_group(group)
+        self._opt_called = True
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:

@@ -60,6 +60,8 @@ class LRScheduler:
 
         ``epoch`` (deprecated, as in PyTorch) jumps to that epoch using the closed form.
         """
+        if self._step_count == 1:     # the first call after the one in __init__
+            self._check_order()
         self._step_count += 1
         if epoch is not None:
             warnings.warn(
@@ -67,6 +69,18 @@ class LRScheduler:
                 "`scheduler.step()` without it.", UserWarning, stacklevel=2,
             )
         self._update_lr(epoch)
+
+    def _check_order(self) -> None:
+        """Warn when ``scheduler.step()`` comes before any ``optimizer.step()``, as PyTorch does:
+        the schedule's first rate would then never be used. (An optimizer whose class replaces
+        ``step`` cannot be checked and is trusted.)"""
+        own_step = type(self.optimizer).step is Optimizer.step
+        if own_step and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn(
+                "Detected a call of `lr_scheduler.step()` before `optimizer.step()`. Call "
+                "`optimizer.step()` first in each epoch (or step); in this order the first "
+                "value of the learning-rate schedule is skipped.", UserWarning, stacklevel=3,
+            )
 
     def _update_lr(self, epoch: int | None = None) -> None:
         if epoch is None:
