@@ -64,10 +64,11 @@ def test_gradcheck_rejects_a_wrong_backward() -> None:
     assert tt.gradcheck(_WrongSquare.apply, (x,), raise_exception=False) is False
 
 
-def test_gradcheck_requires_float64_inputs() -> None:
+def test_gradcheck_warns_about_inputs_that_are_not_float64_and_still_checks() -> None:
     x = tt.ones(3, requires_grad=True)
-    with pytest.raises(ValueError, match="float64"):
-        tt.gradcheck(lambda t: t * 2, (x,))
+    with pytest.warns(UserWarning, match="input 0 .*not a double precision"):
+        result = tt.gradcheck(lambda t: t * 2, (x,), raise_exception=False)
+    assert isinstance(result, bool)
 
 
 # ---------------------------------------------------------------- arithmetic

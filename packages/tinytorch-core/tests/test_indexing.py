@@ -142,8 +142,6 @@ def test_gradcheck_reports_a_wrong_gradient():
     assert gradcheck(Wrong.apply, (_t((2, 2)),), raise_exception=False) is False
 
 
-def test_gradcheck_requires_float64_inputs_that_require_grad():
-    with pytest.raises(ValueError, match="float64"):
-        gradcheck(lambda a: a * 2, (tinytorch.ones(2, requires_grad=True),))
+def test_gradcheck_needs_an_input_that_requires_grad():
     with pytest.raises(ValueError, match="require"):
         gradcheck(lambda a: a * 2, (tinytorch.ones(2, dtype=tinytorch.float64),))

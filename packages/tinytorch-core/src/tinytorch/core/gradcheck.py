@@ -19,6 +19,7 @@ tool, so the loop over perturbed elements is deliberate; keep the inputs small.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,9 +72,10 @@ def gradcheck(
 ) -> bool:
     """Check the gradients of ``func(*inputs)`` against central differences.
 
-    ``inputs`` is a Tensor or a tuple of arguments; every Tensor that requires grad must be
-    float64. Returns True when ``|analytic - numerical| <= atol + rtol * |numerical|`` for every
-    element of every such input; otherwise raises ``GradcheckError`` (a ``RuntimeError``)
+    ``inputs`` is a Tensor or a tuple of arguments; every Tensor that requires grad should be
+    float64 (another dtype gets a warning, as in PyTorch). Returns True when
+    ``|analytic - numerical| <= atol + rtol * |numerical|`` for every element of every such
+    input; otherwise raises ``GradcheckError`` (a ``RuntimeError``)
     naming the input, the worst element and the max abs error, or returns False when
     ``raise_exception=False``.
     """
@@ -85,10 +87,13 @@ def gradcheck(
             "but none of them have requires_grad=True"
         )
     for i in diff:
-        if inputs[i].array.dtype != np.float64:
-            raise ValueError(
-                f"gradcheck: input {i} requires grad but has dtype {inputs[i].array.dtype} and "
-                f"shape {tuple(inputs[i].shape)}; finite differences need float64 inputs"
+        if inputs[i].array.dtype != np.float64:  # PyTorch warns and goes on; so do we
+            warnings.warn(
+                f"gradcheck: input {i} requires grad and is not a double precision floating "
+                f"point tensor (dtype {inputs[i].array.dtype}, shape "
+                f"{tuple(inputs[i].shape)}); finite differences in it are too coarse, so the "
+                f"check will likely fail unless every input is float64", UserWarning,
+                stacklevel=2,
             )
 
     outs = _float_outputs(func(*inputs))
