@@ -382,3 +382,7 @@ def test_grad_fn_names_the_op_and_lists_next_functions() -> None:
     assert "Backward" in repr(y.grad_fn)
     nexts = [fn for fn, _ in y.grad_fn.next_functions]
     assert any(fn is not None and "Exp" in repr(fn) for fn in nexts)
+    (exp_node,) = [fn for fn in nexts if fn is not None]
+    (sink, _), = exp_node.next_functions          # x is a leaf: its gradient is accumulated
+    assert repr(sink) == "<AccumulateGrad>" and sink.variable is x
+    assert (x * tt.tensor(2.0)).grad_fn.next_functions[1] == (None, 0)  # needs no gradient

@@ -94,13 +94,32 @@ class Function:
 
     @property
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
-        """The nodes this one sends gradients to (PyTorch's name); ``None`` for leaves."""
+        """Where this node sends gradients (PyTorch's name): the producing node, an
+        ``AccumulateGrad`` for a leaf, or ``None`` for an input that needs no gradient."""
         return tuple(
-            (e if isinstance(e, Function) else None, 0) for e in (self.edges or ())
+            (e if isinstance(e, Function) or e is None else AccumulateGrad(e), 0)
+            for e in (self.edges or ())
         )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}Backward>"
+
+
+class AccumulateGrad:
+    """The end of a path through the graph: a leaf, whose ``.grad`` receives the gradient.
+
+    The graph itself stores the leaf tensor as the edge; this small object only names that
+    edge the way PyTorch's graph inspection does (``grad_fn.next_functions``).
+    """
+
+    __slots__ = ("variable",)
+    next_functions: tuple[tuple[Any, int], ...] = ()
+
+    def __init__(self, variable: Any) -> None:
+        self.variable = variable
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
