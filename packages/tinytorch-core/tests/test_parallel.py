@@ -57,6 +57,20 @@ def test_a_slow_thread_leaves_the_remaining_chunks_to_the_others() -> None:
     assert done[caller] <= 2        # fixed halves would have given it 4
 
 
+def test_pool_threads_run_under_the_callers_numpy_error_state() -> None:
+    tinytorch.set_num_threads(2)
+    seen: dict[str, str] = {}
+    barrier = threading.Barrier(2, timeout=10)
+
+    def work(r: slice) -> None:
+        seen[threading.current_thread().name] = np.geterr()["over"]
+        barrier.wait()  # keep both threads in play
+
+    with np.errstate(over="ignore"):
+        parallel_rows(2, work)
+    assert len(seen) == 2 and set(seen.values()) == {"ignore"}
+
+
 def test_few_rows_stay_on_the_calling_thread() -> None:
     tinytorch.set_num_threads(2)
     calls = []

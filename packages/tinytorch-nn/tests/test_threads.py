@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 import tinytorch
 import tinytorch.nn.functional as F
+from tinytorch.core.parallel import parallel_rows
+from tinytorch.nn.functional import _pointwise, normalization
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +36,107 @@ def test_cross_entropy_is_the_same_on_one_and_two_threads() -> None:
     loss2, grad2 = _cross_entropy_and_grad(2, logits, target)
     assert loss1 == pytest.approx(loss2, rel=1e-6)
     np.testing.assert_array_equal(grad1, grad2)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 4096 elements, so a small input spans many blocks, chunks and groups."""
+    monkeypatch.setattr(_pointwise, "BLOCK", 4096)
+    monkeypatch.setattr(normalization, "_BLOCK", 4096)
+
+
+def _forward_backward(threads: int, fn, data: np.ndarray, grad: np.ndarray, *params):
+    """``fn(x, *params)`` and the gradients of ``x`` and ``params`` on ``threads`` threads."""
+    tinytorch.set_num_threads(threads)
+    x = tinytorch.tensor(data, requires_grad=True)
+    ps = [tinytorch.tensor(p, requires_grad=True) for p in params]
+    y = fn(x, *ps)
+    y.backward(tinytorch.tensor(grad))
+    return [y.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in ps]
+
+
+def _assert_same_on_one_and_two_threads(fn, shape, n_params=0, d=None):
+    rng = np.random.default_rng(1)
+    data = (rng.standard_normal(shape) * 3).astype(np.float32)
+    grad = rng.standard_normal(shape).astype(np.float32)
+    params = [rng.standard_normal(d).astype(np.float32) for _ in range(n_params)]
+    one = _forward_backward(1, fn, data, grad, *params)
+    two = _forward_backward(2, fn, data, grad, *params)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
+}
+NORMS = {  # name -> (fn, number of affine parameters)
+    "layer_norm": (lambda x: F.layer_norm(x, (300,)), 0),
+    "layer_norm_affine": (lambda x, w, b: F.layer_norm(x, (300,), w, b), 2),
+    "rms_norm": (lambda x: F.rms_norm(x, (300,)), 0),
+    "rms_norm_affine": (lambda x, w: F.rms_norm(x, (300,), w), 1),
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_is_bit_identical_on_one_and_two_threads(name, small_blocks):
+    _assert_same_on_one_and_two_threads(ACTIVATIONS[name], (251, 300))
+
+
+@pytest.mark.parametrize("name", NORMS)
+def test_norm_is_bit_identical_on_one_and_two_threads(name, small_blocks):
+    fn, n_params = NORMS[name]
+    _assert_same_on_one_and_two_threads(fn, (251, 300), n_params, 300)
+
+
+@pytest.mark.parametrize("fn", [F.gelu, lambda x: F.layer_norm(x, (1000,))],
+                         ids=["gelu", "layer_norm"])
+def test_default_blocks_split_a_large_input_and_agree_across_threads(fn, monkeypatch):
+    calls = []
+
+    def recording(rows, work, min_rows=1):
+        calls.append(rows // min_rows)
+        parallel_rows(rows, work, min_rows)
+
+    monkeypatch.setattr(_pointwise, "parallel_rows", recording)
+    monkeypatch.setattr(normalization, "parallel_rows", recording)
+    _assert_same_on_one_and_two_threads(fn, (300, 1000))
+    assert calls and all(c >= 2 for c in calls)     # every pass had work for two threads
+
+
+def test_small_inputs_stay_on_the_calling_thread(monkeypatch):
+    def refuse(rows, work, min_rows=1):
+        assert rows < 2 * min_rows, "a small input was split among threads"
+        work(slice(0, rows))
+
+    monkeypatch.setattr(_pointwise, "parallel_rows", refuse)
+    monkeypatch.setattr(normalization, "parallel_rows", refuse)
+    tinytorch.set_num_threads(2)
+    x = tinytorch.randn(64, 512, requires_grad=True)
+    F.layer_norm(F.gelu(x), (512,)).sum().backward()
+
+
+def test_pool_threads_keep_the_callers_numpy_error_state(small_blocks):
+    tinytorch.set_num_threads(2)
+    x = np.full((64, 1024), -1e30, dtype=np.float32)       # x² overflows to inf in every block
+    x[::2] = 1e30
+    t = tinytorch.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fn in ACTIVATIONS.values():
+            t.grad = None
+            fn(t).sum().backward()
+            assert np.all(np.isfinite(t.grad.numpy()))
+
+
+def test_gradients_are_right_when_split_into_many_blocks_on_two_threads(monkeypatch):
+    monkeypatch.setattr(_pointwise, "BLOCK", 64)
+    monkeypatch.setattr(normalization, "_BLOCK", 64)       # 4 rows a block, 10 blocks
+    tinytorch.set_num_threads(2)
+    rng = np.random.default_rng(2)
+    x, w, b = (tinytorch.tensor(rng.standard_normal(s), requires_grad=True)
+               for s in ((40, 16), (16,), (16,)))
+    assert tinytorch.gradcheck(lambda x, w, b: F.layer_norm(x, (16,), w, b), (x, w, b))
+    assert tinytorch.gradcheck(lambda x, w: F.rms_norm(x, (16,), w), (x, w))
+    assert tinytorch.gradcheck(F.gelu, (x,))

@@ -16,6 +16,8 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 
 def _initial_count() -> int:
     """``$TINYTORCH_NUM_THREADS`` when set (a positive integer), else the number of cores."""
@@ -63,7 +65,8 @@ def parallel_rows(rows: int, work: Callable[[slice], None], min_rows: int = 1) -
     ``2 * min_rows`` rows, it is a single call on the caller's thread. Otherwise the rows are
     cut into up to ``CHUNKS_PER_THREAD`` chunks per thread, which the caller and the pool's
     threads take in turn until none are left: on a shared machine one core is often slower
-    than the other for a while, and fixed halves would leave the faster one waiting.
+    than the other for a while, and fixed halves would leave the faster one waiting. The
+    pool's threads run ``work`` under the caller's NumPy error state (``np.errstate``).
     """
     k = min(_Threads.count, rows // max(1, min_rows))
     if k <= 1:
@@ -74,12 +77,17 @@ def parallel_rows(rows: int, work: Callable[[slice], None], min_rows: int = 1) -
     chunks = min(rows // max(1, min_rows), CHUNKS_PER_THREAD * k)
     bounds = [rows * i // chunks for i in range(chunks + 1)]
     tickets = itertools.count()  # next() on it is atomic under the GIL
+    errors = np.geterr()         # np.errstate is per thread: the pool runs under the caller's
 
     def drain() -> None:
         while (i := next(tickets)) < chunks:
             work(slice(bounds[i], bounds[i + 1]))
 
-    futures = [_Threads.pool.submit(drain) for _ in range(k - 1)]
+    def drain_as_caller() -> None:
+        with np.errstate(**errors):
+            drain()
+
+    futures = [_Threads.pool.submit(drain_as_caller) for _ in range(k - 1)]
     drain()
     for f in futures:
         f.result()

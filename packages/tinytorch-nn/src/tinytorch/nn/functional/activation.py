@@ -4,9 +4,13 @@
 Systems view (``n`` = number of elements): every activation is one pass of O(n) work with no
 parameters, and keeps one array of ``n`` elements for backward. GELU and SiLU are fused: the
 forward pass computes the output *and* its derivative ``dy/dx`` in one cache-blocked sweep
-(``_pointwise.blocked``), saves only ``dy/dx`` (n elements, the same memory as saving the
-input), and the backward is a single multiply ``grad · dy/dx`` — no recomputation of ``erf`` or
-``exp``. When no gradient will be needed (``no_grad``, eval) the derivative is not computed.
+(``_pointwise.blocked``, on ``tinytorch.set_num_threads`` threads), saves only ``dy/dx``
+(n elements, the same memory as saving the input), and the backward is a single multiply
+``grad · dy/dx`` — no recomputation of ``erf`` or ``exp`` — split among the threads too and
+written into ``dy/dx`` itself on its last use (``ctx.last_use``), so backward allocates
+nothing. When no gradient will be needed (``no_grad``, eval) the derivative is not computed.
+Exact GELU costs about 29 in-cache passes forward (20 of them for Φ) and one memory-bound
+pass backward.
 
 - exact GELU ``x·Φ(x)``: Φ from ``_special.normal_cdf_into``; ``dy/dx = Φ(x) + x·φ(x)``.
 - tanh GELU ``x/2·(1 + tanh(a))``, ``a = √(2/π)(x + 0.044715x³)``, evaluated as the identical
@@ -30,7 +34,7 @@ from tinytorch.core.grad_mode import is_grad_enabled
 from tinytorch.core.ops import elementwise
 from tinytorch.core.ops import softmax as _softmax
 from tinytorch.core.tensor import Tensor
-from tinytorch.nn.functional._pointwise import apply_inplace, blocked
+from tinytorch.nn.functional._pointwise import apply_inplace, blocked, multiply
 from tinytorch.nn.functional._special import normal_cdf_into
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -123,7 +127,8 @@ class Pointwise(Function):
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
         # grad: (*) -> (*)
         (dydx,) = ctx.saved_tensors
-        return grad * dydx
+        out = dydx if ctx.last_use else np.empty_like(dydx)   # dy/dx dies here: reuse it
+        return multiply(grad, dydx, out=out)
 
 
 def _pointwise(input: Tensor, kernel: str) -> Tensor:
