@@ -7,6 +7,10 @@ Model: ``LeNet5(channels=(16, 32), batch_norm=True)`` at batch 128, as milestone
   gradients reset each call as ``zero_grad`` would. Target ratio ≤ 2.0. Medians of
   ``--repeats`` runs; TinyTorch at 1 and 2 BLAS threads and PyTorch at 1 and 2 threads, the
   faster of each kept (``benchlib``).
+- CIFAR-10 row: one Adam step (forward, cross-entropy, backward, update) of ``CifarCNN()``,
+  milestone 04's ``--dataset cifar10`` model, on a fixed batch of 128 random 3x32x32 images:
+  its speed, since the dataset itself cannot be downloaded on every machine. An epoch is 391
+  such steps plus the augmentation. No target.
 - Epoch row: one pass over the 60,000 Fashion-MNIST training images (469 Adam steps:
   forward, cross-entropy, backward, step), the same model, initial weights, optimizer and
   batch size in both frameworks: TinyTorch through its ``DataLoader`` (the milestone's input
@@ -37,7 +41,7 @@ import benchlib
 import numpy as np
 
 import tinytorch as tt
-from tinytorch.arch.models import LeNet5
+from tinytorch.arch.models import CifarCNN, LeNet5
 
 BATCH = 128
 # (name, in, out, kernel, padding, input H, input needs grad) — the layers of LeNet5(16, 32)
@@ -86,6 +90,46 @@ def torch_lenet(torch: Any, ours: Any) -> Any:
     model.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
                            for k, v in ours.state_dict().items()})
     return model
+
+
+def torch_cifar_cnn(torch: Any, ours: Any) -> Any:
+    """``CifarCNN()`` in PyTorch, starting from ``ours``'s weights (same state-dict keys)."""
+    nn = torch.nn
+    layers: list[Any] = []
+    c_in = 3
+    for c_out in (32, 64, 128):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                   nn.ReLU(), nn.MaxPool2d(2)]
+        c_in = c_out
+    model = nn.Sequential()
+    model.add_module("features", nn.Sequential(*layers))
+    model.add_module("classifier", nn.Sequential(
+        nn.Flatten(), nn.Dropout(0.3), nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(256, 10)))
+    model.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
+                           for k, v in ours.state_dict().items()})
+    return model
+
+
+def cifar_step_case(lib: Any) -> Callable[[], Callable[[], None]]:
+    """One Adam training step of milestone 04's CIFAR-10 model at batch 128 in ``lib``, on a
+    fixed batch of random CIFAR-shaped images (the cost does not depend on the pixels)."""
+    def build() -> Callable[[], None]:
+        rng = np.random.default_rng(0)
+        tt.manual_seed(0)
+        ours = CifarCNN()
+        model = ours if lib is tt else torch_cifar_cnn(lib, ours)
+        opt = lib.optim.Adam(model.parameters(), lr=2e-3)
+        x = lib.from_numpy(rng.standard_normal((BATCH, 3, 32, 32)).astype(np.float32))
+        y = lib.from_numpy(rng.integers(0, 10, BATCH))
+
+        def step() -> None:
+            loss = lib.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return step
+    return build
 
 
 def fashion_mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +217,11 @@ def main() -> None:
                            conv_case(torch, *cfg) if torch else None, target=2.0,
                            repeats=args.repeats)
              for name, *cfg in CONVS]
-    benchlib.run(cases, "Milestone 04 convolutions, forward + backward (float32, CPU)")
+    cases.append(benchlib.Case(f"CifarCNN Adam step (04 --dataset cifar10), B={BATCH}",
+                               cifar_step_case(tt), cifar_step_case(torch) if torch else None,
+                               repeats=max(1, args.repeats // 2)))
+    benchlib.run(cases, "Milestone 04 convolutions (forward + backward) and the CIFAR-10 "
+                        "model's training step (float32, CPU)")
     if args.no_epoch:
         return
     x, y = fashion_mnist()
