@@ -167,5 +167,7 @@ def run(cases: list[Case], title: str) -> list[dict[str, Any]]:
 
 def arg_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per case (median kept)")
+    p.add_argument("--repeats", type=int, default=7,
+                   help="timed runs per block; each side gets 3 blocks per thread count, "
+                        "and the median is kept")
     return p
