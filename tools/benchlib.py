@@ -5,10 +5,11 @@ when PyTorch is installed, the same work in PyTorch) and hands them to ``run``.
 
 How a ratio is measured, since these 2-core machines are noisy (a neighbour's burst can slow
 everything by 2x for a second or two):
-- Each side is timed with 1 and with 2 threads, and its faster setting is kept: PyTorch's
+- Each side is timed with 1 and with 2 threads, and its fastest setting is kept: PyTorch's
   intra-op threads, and TinyTorch's own threads (``set_num_threads``) together with NumPy's
-  BLAS threads (through threadpoolctl, when installed). On a busy machine two BLAS threads can
-  spin-wait for a core and run several times slower than one.
+  BLAS threads (through threadpoolctl, when installed). TinyTorch also gets the setting its
+  milestones use, two threads of its own with BLAS on one (``2t/b1``): on a busy machine two
+  BLAS threads can spin-wait for a core and run several times slower than one.
 - The two frameworks take turns in *blocks*: a round times a block of TinyTorch calls, then
   a block of PyTorch calls, at 1 thread and then at 2, and there are ``ROUNDS`` rounds. A slow
   stretch of the machine then falls on both sides instead of on whichever was being timed at
@@ -44,10 +45,11 @@ def torch_or_none() -> Any:
 
 
 class Threads:
-    """Run a block with both frameworks' thread counts set to ``n``, restoring them after."""
+    """Run a block with both frameworks' thread counts set to ``n`` (NumPy's BLAS to ``blas``,
+    default ``n``), restoring them after."""
 
-    def __init__(self, n: int, torch: Any) -> None:
-        self.n, self.torch = n, torch
+    def __init__(self, n: int, torch: Any, blas: int | None = None) -> None:
+        self.n, self.torch, self.blas_threads = n, torch, n if blas is None else blas
 
     def __enter__(self) -> None:
         import tinytorch
@@ -62,7 +64,7 @@ class Threads:
         except ImportError:
             self.blas = None
         else:
-            self.blas = threadpool_limits(limits=self.n, user_api="blas")
+            self.blas = threadpool_limits(limits=self.blas_threads, user_api="blas")
 
     def __exit__(self, *exc: Any) -> None:
         import tinytorch
@@ -100,25 +102,33 @@ def block_times(fn: Callable[[], Any], repeats: int, inner: int = 1, warmup: int
     return times
 
 
+SETTINGS = (("1t", 1, 1), ("2t", 2, 2), ("2t/b1", 2, 1))  # (label, threads, BLAS threads)
+
+
 def paired_times(case: Case, torch: Any) -> tuple[tuple[float, str], tuple[float, int] | None]:
-    """Best (median seconds, threads) of TinyTorch and of PyTorch, timed in alternating blocks."""
+    """Best (median seconds, setting) of TinyTorch and of PyTorch, timed in alternating blocks.
+
+    PyTorch runs in the settings whose BLAS count equals its thread count (it has no other).
+    """
     with_torch = torch is not None and case.torch is not None
     sides = [case.tinytorch] + ([case.torch] if with_torch else [])  # type: ignore[list-item]
     fns = {}
-    for n in (1, 2):
-        with Threads(n, torch if with_torch else None):
-            fns[n] = [build() for build in sides]  # type: ignore[misc]
-    samples: dict[tuple[int, int], list[float]] = {}
+    for label, n, blas in SETTINGS:
+        with Threads(n, torch if with_torch else None, blas):
+            fns[label] = [build() for build in (sides if blas == n else sides[:1])]
+    samples: dict[tuple[int, str], list[float]] = {}
     for _ in range(ROUNDS):
-        for n in (1, 2):
-            with Threads(n, torch if with_torch else None):
-                for side, fn in enumerate(fns[n]):
-                    samples.setdefault((side, n), []).extend(
+        for label, n, blas in SETTINGS:
+            with Threads(n, torch if with_torch else None, blas):
+                for side, fn in enumerate(fns[label]):
+                    samples.setdefault((side, label), []).extend(
                         block_times(fn, case.repeats, case.inner, case.warmup))
-    best = [min((statistics.median(samples[side, n]), n) for n in (1, 2))
-            for side in range(len(sides))]
-    ours = (best[0][0], f"{best[0][1]}t")
-    return ours, (best[1] if with_torch else None)
+    ours = min((statistics.median(t), label) for (side, label), t in samples.items() if side == 0)
+    if not with_torch:
+        return ours, None
+    ref = min((statistics.median(t), n) for label, n, _ in SETTINGS
+              if (t := samples.get((1, label))) is not None)
+    return ours, ref
 
 
 @dataclass

@@ -37,7 +37,7 @@ from tinytorch.arch.positional import (
 )
 from tinytorch.arch.transformer import TransformerBlock
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "GPT", "MLP", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "CifarCNN",
