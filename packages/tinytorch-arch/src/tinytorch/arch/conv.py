@@ -23,9 +23,9 @@ Systems view, for x (N, C, H, W), weight (O, C/G, kH, kW), output (N, O, H_out, 
   N·C·H_out·W_out, overlapping windows simply accumulate, and the (K, P·N) ``dcols`` matrix
   is never materialised. There is no loop over pixels, channels or batch items.
 
-Threads: a batch is cut into chunks of ``BATCH_CHUNK`` samples, each a whole convolution as
-above. With several ``tinytorch.set_num_threads`` threads the chunks run in parallel, each
-with single-threaded BLAS (threadpoolctl holds NumPy's BLAS at one thread meanwhile), so the
+Threads: with several ``tinytorch.set_num_threads`` threads, a batch is cut into chunks of
+``BATCH_CHUNK`` samples, each a whole convolution as above, and the chunks run in parallel,
+each with single-threaded BLAS (threadpoolctl holds NumPy's BLAS at one thread meanwhile), so the
 copies and adds between the GEMMs use every core too. Extra memory: none beyond the columns
 (the chunks' ``cols`` together are the batch's). The weight gradient sums the chunks in
 order, so results are deterministic for a given thread count.
@@ -62,8 +62,8 @@ class Conv2dFunction(Function):
     samples is cut into chunks of that many samples, each a whole convolution of its own
     (``_forward_chunk``, ``_backward_chunk``), run in parallel with single-threaded BLAS
     (``_run_chunks``): the im2col copies, col2im adds and layout transposes then run on every
-    core as well, not only the GEMMs. The weight gradient sums the chunks' in chunk order, so
-    a run is deterministic; it can differ from a one-thread run in the last bits.
+    core as well, not only the GEMMs. The weight gradient sums the chunks' gradients in chunk
+    order, so a run is deterministic; it can differ from a one-thread run in the last bits.
     """
 
     @staticmethod
@@ -108,7 +108,7 @@ class Conv2dFunction(Function):
         gw = None
         if need_w:
             gw = parts[0][1]
-            for _, part_w in parts[1:]:                   # in chunk order: thread-independent
+            for _, part_w in parts[1:]:          # in chunk order, whichever thread ran them
                 gw = gw + part_w
             gw = gw.reshape(w_shape)
         gx = None
