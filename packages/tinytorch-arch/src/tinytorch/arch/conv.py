@@ -37,6 +37,7 @@ PyTorch's names, layout and default initialisation, so state dicts carry over un
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -130,31 +131,25 @@ def _chunk_spans(n: int) -> list[slice]:
     return [slice(i, min(i + BATCH_CHUNK, n)) for i in range(0, max(n, 1), BATCH_CHUNK)]
 
 
-class _Blas:
-    """Keeps NumPy's BLAS on one thread while the chunks run on ours (threadpoolctl)."""
-
-    controller: Any = None
-
-    @classmethod
-    def single_threaded(cls) -> Any:
-        if cls.controller is None:
-            from threadpoolctl import ThreadpoolController
-            cls.controller = ThreadpoolController()
-        return cls.controller.limit(limits=1, user_api="blas")
+@functools.cache
+def _blas() -> Any:
+    """threadpoolctl's handle on NumPy's BLAS, found once (it scans the loaded libraries)."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
 
 
 def _run_chunks(count: int, run: Any) -> None:
     """``run(slice of chunk numbers)`` over every chunk: in parallel when there are threads.
 
-    Two chunks on two threads, each with a single-threaded GEMM, beat one chunk after the
-    other with a two-threaded GEMM: measured on milestone 04's conv2 (batch 128), 14-18 ms
-    against 20-25 ms for forward + backward, because the copies between the GEMMs get both
-    cores too, and no BLAS thread spins on a core ours needs.
+    Two chunks on two threads, each with a single-threaded GEMM, beat one batch with a
+    two-threaded GEMM, because the copies between the GEMMs get both cores too, and no BLAS
+    thread spins on a core ours needs: milestone 04's conv2 forward + backward took 18-22 ms
+    in five runs of ``python tools/bench_cnn.py``, against 22-29 ms in six runs before.
     """
     if count == 1:
         run(slice(0, count))
         return
-    with _Blas.single_threaded():
+    with _blas().limit(limits=1, user_api="blas"):
         parallel_rows(count, run)
 
 

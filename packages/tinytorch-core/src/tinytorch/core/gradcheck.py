@@ -75,9 +75,8 @@ def gradcheck(
     ``inputs`` is a Tensor or a tuple of arguments; every Tensor that requires grad should be
     float64 (another dtype gets a warning, as in PyTorch). Returns True when
     ``|analytic - numerical| <= atol + rtol * |numerical|`` for every element of every such
-    input; otherwise raises ``GradcheckError`` (a ``RuntimeError``)
-    naming the input, the worst element and the max abs error, or returns False when
-    ``raise_exception=False``.
+    input; otherwise raises ``GradcheckError`` (a ``RuntimeError``) naming the input, the
+    worst element and the max abs error, or returns False when ``raise_exception=False``.
     """
     inputs = _as_tuple(inputs)
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
