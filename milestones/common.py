@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from tinytorch.core.atomic import atomic_write
 
 
 def positive_int(text: str) -> int:
@@ -103,10 +104,8 @@ class Report:
         self.show()
         if json_path:
             data = {**self.__dict__, "passed": self.passed}
-            tmp = json_path + ".tmp"
-            with open(tmp, "w") as f:
+            with atomic_write(json_path, "w", encoding="utf-8") as f:
                 json.dump(data, f, indent=2, default=str)
-            os.replace(tmp, json_path)
         return 0 if self.passed else 1
 
 

@@ -5,8 +5,8 @@ Model: ``LeNet5(channels=(16, 32), batch_norm=True)`` at batch 128, as milestone
 - Conv rows: ``y = conv(x); y.backward(dy)`` for each convolution of the model at its real
   input shape (the first layer's input needs no gradient, the second's does), weight and bias
   gradients reset each call as ``zero_grad`` would. Target ratio ≤ 2.0. Medians of
-  ``--repeats`` runs; TinyTorch at 1 and 2 BLAS threads and PyTorch at 1 and 2 threads, the
-  faster of each kept (``benchlib``).
+  ``--repeats`` runs; TinyTorch with its defaults, PyTorch at the faster of 1 and 2 threads
+  (``benchlib``).
 - CIFAR-10 row: one Adam step (forward, cross-entropy, backward, update) of ``CifarCNN()``,
   milestone 04's ``--dataset cifar10`` model, on a fixed batch of 128 random 3x32x32 images:
   its speed, since the dataset itself cannot be downloaded on every machine. An epoch is 391
@@ -18,10 +18,13 @@ Model: ``LeNet5(channels=(16, 32), batch_norm=True)`` at batch 128, as milestone
   path. An epoch takes 15-60 s, longer than this machine stays at one speed, so the two
   epochs run *interleaved*: about 59 steps of TinyTorch, then 59 of PyTorch, and so on, each
   side's time being the sum of its segments (with ``benchlib.SETTLE`` seconds of untimed quiet
-  before each segment at 2 threads, so the other side's threads have stopped spinning). That
-  is done in each of ``benchlib.SETTINGS`` (after 5 warm-up steps each), and each side's
-  fastest epoch is kept. Target ratio ≤ 2.0. Needs the
+  before each segment, so the other side's threads have stopped spinning). TinyTorch runs one
+  epoch with its defaults, PyTorch one at each of ``benchlib.TORCH_THREADS`` (all three
+  interleaved, after 5 warm-up steps each), and its faster is kept. Target ratio ≤ 2.0.
+  Needs the
   Fashion-MNIST files under ``$TINYTORCH_DATA``; ``--no-epoch`` skips it.
+- Kernel rows: the conv and CIFAR-10 cases again, TinyTorch only, with its fast kernels and
+  with their plain references (``tinytorch.use_reference_kernels``): each kernel's gain.
 
 Run: python tools/bench_cnn.py [--repeats N] [--no-epoch]
 """
@@ -193,21 +196,26 @@ def interleaved_epochs(runs: list[Iterator[None]], settle: float) -> list[float]
     return totals
 
 
-def epoch_times(x: np.ndarray, y: np.ndarray, torch: Any) -> tuple[tuple[float, str],
+def torch_threads_each_step(torch: Any, n: int, run: Iterator[None]) -> Iterator[None]:
+    """``run``'s steps, each taken with PyTorch on ``n`` threads."""
+    end = object()
+    while True:
+        torch.set_num_threads(n)
+        if next(run, end) is end:
+            return
+        yield
+
+
+def epoch_times(x: np.ndarray, y: np.ndarray, torch: Any) -> tuple[float,
                                                                     tuple[float, int] | None]:
-    """Each side's fastest epoch (seconds, setting) over ``benchlib.SETTINGS``, interleaved
-    where both sides run (PyTorch only where its BLAS count equals its thread count)."""
-    ours: tuple[float, str] = (float("inf"), "")
-    ref: tuple[float, int] | None = None
-    for label, n, blas in benchlib.SETTINGS:
-        both = torch is not None and blas == n
-        with benchlib.Threads(n, torch, blas):
-            runs = [tinytorch_training(x, y)] + ([torch_training(torch, x, y)] if both else [])
-            times = interleaved_epochs(runs, benchlib.SETTLE if n > 1 else 0.0)
-        ours = min(ours, (times[0], label))
-        if both:
-            ref = min(ref or (float("inf"), 0), (times[1], n))
-    return ours, ref
+    """TinyTorch's epoch (seconds, defaults) and PyTorch's faster (seconds, threads) over
+    ``benchlib.TORCH_THREADS``, all interleaved."""
+    counts = benchlib.TORCH_THREADS if torch is not None else ()
+    runs = [tinytorch_training(x, y)] + [
+        torch_threads_each_step(torch, n, torch_training(torch, x, y)) for n in counts]
+    times = interleaved_epochs(runs, benchlib.SETTLE)
+    ref = min(zip(times[1:], counts)) if counts else None
+    return times[0], ref
 
 
 def main() -> None:
@@ -224,13 +232,15 @@ def main() -> None:
                                repeats=max(1, args.repeats // 2)))
     benchlib.run(cases, "Milestone 04 convolutions (forward + backward) and the CIFAR-10 "
                         "model's training step (float32, CPU)")
+    benchlib.kernel_vs_reference(cases, "The same cases on TinyTorch's convolution, pooling "
+                                        "and batch-norm kernels vs their references")
     if args.no_epoch:
         return
     x, y = fashion_mnist()
-    (ours, our_threads), ref = epoch_times(x, y, torch)
+    ours, ref = epoch_times(x, y, torch)
     print(f"\nOne training epoch of milestone 04's LeNet5 (60,000 Fashion-MNIST images, "
           f"B={BATCH}, Adam), the two frameworks interleaved")
-    print(f"  tinytorch  {ours:8.1f} s  ({our_threads})")
+    print(f"  tinytorch  {ours:8.1f} s")
     if ref is None:
         return
     print(f"  pytorch    {ref[0]:8.1f} s  ({ref[1]}t)")

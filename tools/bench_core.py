@@ -9,8 +9,8 @@ Three measurements, each against a reference measured on this machine in the sam
 2. ``(x @ w).sum().backward()`` at 512x512 float32, both inputs requiring grad, grads reset to
    None before each call (as ``zero_grad`` does). Reference: the three raw NumPy matmuls this
    needs (``x @ w``, ``g @ w.T``, ``x.T @ g``). Target ratio <= 1.1. Both run on the same
-   NumPy BLAS, each timed at 1 and 2 BLAS threads (with threadpoolctl, when installed) and the
-   faster kept. PyTorch is shown too.
+   NumPy BLAS: TinyTorch with its defaults (its thread policy picks the BLAS threads), the
+   raw matmuls at 1 and at 2 BLAS threads with the faster kept. PyTorch is shown too.
 3. Peak memory of one forward+backward through an MLP of plain tensors (L layers of
    ``h = relu(h @ w)``, width W, batch B; loss ``h.sum()``). Each framework runs in a fresh
    subprocess: build the weights and the input, run one W-sized matmul outside autograd so
@@ -29,7 +29,6 @@ PyTorch is timed at 1 and 2 threads and the faster kept. Memory is the median of
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -48,6 +47,7 @@ import benchlib
 import numpy as np
 
 import tinytorch
+from tinytorch.core.parallel import blas_threads
 
 HEADER = f"{'case':<46} {'tinytorch':>14} {'reference':>20} {'ratio':>6} {'target':>7}"
 
@@ -105,26 +105,20 @@ def with_torch(cases: dict[str, tuple[Any, Any]], torch: Any,
 
 def with_blas_threads(cases: dict[str, tuple[Any, Any]], name: str,
                       fn: Callable[[], None]) -> dict[str, tuple[Any, Any]]:
-    """Add ``fn`` at 1 and 2 NumPy BLAS threads (keys ``name1``, ``name2``) when threadpoolctl
-    is installed, else once at the default (key ``name``). On a busy 2-core machine two BLAS
-    threads can wait for a core and run slower than one, so the faster is the fair figure."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        cases[name] = (_nothing, fn)
-        return cases
+    """Add ``fn`` at 1 and 2 NumPy BLAS threads (keys ``name1``, ``name2``): on a busy 2-core
+    machine two BLAS threads can wait for a core and run slower than one, so the faster is
+    the fair figure for a reference."""
     for n in (1, 2):
-        cases[f"{name}{n}"] = (lambda n=n: threadpool_limits(limits=n, user_api="blas"), fn)
+        cases[f"{name}{n}"] = (_nothing, _with_blas(n, fn))
     return cases
 
 
-def blas_threads_restored() -> contextlib.AbstractContextManager[Any]:
-    """A block after which NumPy's BLAS thread count is back to what it was."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=None, user_api="blas")
+def _with_blas(n: int, fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` run with NumPy's BLAS on ``n`` threads."""
+    def run() -> None:
+        with blas_threads(n):
+            fn()
+    return run
 
 
 def best_of(medians: dict[str, float], name: str) -> tuple[float, str]:
@@ -185,8 +179,7 @@ def bench_matmul(n: int, repeats: int) -> None:
         x.grad = w.grad = None
         (x @ w).sum().backward()
 
-    cases: dict[str, tuple[Any, Any]] = {}
-    with_blas_threads(cases, "ours", ours_step)
+    cases: dict[str, tuple[Any, Any]] = {"ours": (_nothing, ours_step)}
     with_blas_threads(cases, "numpy", numpy_three)
     torch = benchlib.torch_or_none()
     if torch is not None:
@@ -198,8 +191,7 @@ def bench_matmul(n: int, repeats: int) -> None:
             (tx @ tw).sum().backward()
 
         with_torch(cases, torch, torch_step)
-    with blas_threads_restored():
-        med = round_robin(cases, repeats)
+    med = round_robin(cases, repeats)
     (ours, ours_t), (ref, ref_t) = best_of(med, "ours"), best_of(med, "numpy")
     _row(f"(x @ w).sum().backward(), {n}x{n}", f"{ours_t}{ours * 1e3:.2f} ms",
          f"{ref_t}{ref * 1e3:.2f} ms (3 np mm)", ours / ref, 1.1)

@@ -12,8 +12,8 @@
    batches through ``DataLoader``; the PyTorch reference slices batches with ``randperm``
    (its fastest idiomatic way, stronger than its DataLoader). Target ratio ≤ 1.2.
 
-Both frameworks are timed at 1 and 2 threads (NumPy's BLAS through threadpoolctl) and the
-faster is kept (``benchlib``).
+TinyTorch runs with its defaults; PyTorch is timed at 1 and 2 threads and the faster is kept
+(``benchlib``).
 
 The data come from ``$TINYTORCH_DATA`` (default ``~/.cache/tinytorch``); seed it first, e.g.
 ``tito data download fashion-mnist tinyshakespeare``.

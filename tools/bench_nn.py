@@ -3,12 +3,15 @@
     python tools/bench_nn.py [--repeats N] [--only TEXT]
 
 Each case is built by one function below that returns a ``benchlib.Case``; ``cases()`` lists
-them, so adding a benchmark is adding one function and one line there.
+them, so adding a benchmark is adding one function and one line there. A second table times
+every case with its fast kernel and with its plain reference (``use_reference_kernels``), so
+each kernel's gain is measured, not claimed.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 
 import numpy as np
@@ -87,12 +90,45 @@ def layer_norm_case(shape: tuple[int, ...] = (4096, 1024)) -> Case:
                          lambda torch, x: torch.nn.functional.layer_norm(x, shape[-1:]))
 
 
+def silu_case(shape: tuple[int, ...] = (4096, 1024)) -> Case:
+    return _fwd_bwd_case(f"silu fwd+bwd {shape} f32", shape, F.silu,
+                         lambda torch, x: torch.nn.functional.silu(x))
+
+
+def rms_norm_case(shape: tuple[int, ...] = (4096, 1024)) -> Case:
+    return _fwd_bwd_case(f"rms_norm fwd+bwd {shape} f32", shape,
+                         lambda x: F.rms_norm(x, shape[-1:]),
+                         lambda torch, x: torch.nn.functional.rms_norm(x, shape[-1:]))
+
+
 def cases() -> list[Case]:
     return [
         cross_entropy_case(),
         gelu_case(),
+        silu_case(),
         layer_norm_case(),
+        rms_norm_case(),
     ]
+
+
+def kernel_vs_reference(selected: list[Case]) -> None:
+    """Print each case's time with the kernels and with the references, timed in alternating
+    blocks in the same run, and the kernel's gain (reference time / kernel time)."""
+    print("\ntinytorch-nn kernels vs their references (same run; gain = reference / kernel)")
+    header = f"{'case':<44} {'kernel':>12} {'reference':>12} {'gain':>7}"
+    print(header)
+    print("-" * len(header))
+    for case in selected:
+        step = case.tinytorch()
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(benchlib.ROUNDS):
+            for reference in (False, True):
+                with tinytorch.use_reference_kernels(reference):
+                    times[reference] += benchlib.block_times(step, case.repeats, case.inner,
+                                                             case.warmup)
+        kernel, ref = statistics.median(times[False]), statistics.median(times[True])
+        print(f"{case.name:<44} {kernel * 1e3:>9.3f} ms {ref * 1e3:>9.3f} ms "
+              f"{ref / kernel:>7.2f}", flush=True)
 
 
 def main() -> None:
@@ -104,6 +140,7 @@ def main() -> None:
     for c in selected:
         c.repeats = args.repeats
     benchlib.run(selected, "tinytorch-nn vs PyTorch (CPU, same run; ratio = ours / theirs)")
+    kernel_vs_reference(selected)
 
 
 if __name__ == "__main__":

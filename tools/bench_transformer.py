@@ -7,6 +7,8 @@
 - one training step of milestone 05's GPT (4 layers, 4 heads, 128 wide, context 64, batch 32):
   forward, cross-entropy, backward, AdamW step. PyTorch runs the same architecture (pre-norm
   blocks of ``nn.MultiheadAttention`` and a GELU MLP, tied embeddings). Target ratio ≤ 1.5.
+- both again, TinyTorch only, with its fast kernels and with their plain references
+  (``tinytorch.use_reference_kernels``): each kernel's gain.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ def main() -> None:
         c.repeats = args.repeats
     benchlib.run(selected, "tinytorch-arch sequence models vs PyTorch (CPU, same run; "
                            "ratio = ours / theirs)")
+    benchlib.kernel_vs_reference(selected, "The same cases on TinyTorch's attention kernels vs "
+                                           "their references")
 
 
 if __name__ == "__main__":

@@ -5,23 +5,20 @@ when PyTorch is installed, the same work in PyTorch) and hands them to ``run``.
 
 How a ratio is measured, since these 2-core machines are noisy (a neighbour's burst can slow
 everything by 2x for a second or two):
-- Each side is timed with 1 and with 2 threads, and its fastest setting is kept: PyTorch's
-  intra-op threads, and TinyTorch's own threads (``set_num_threads``) together with NumPy's
-  BLAS threads (through threadpoolctl, when installed). TinyTorch also gets the setting its
-  milestones use, two threads of its own with BLAS on one (``2t/b1``): on a busy machine two
-  BLAS threads can spin-wait for a core and run several times slower than one.
+- TinyTorch runs with its defaults, as a user gets them: its thread policy
+  (``tinytorch.core.parallel``) decides its own threads and NumPy's BLAS threads, and nothing
+  here changes them. PyTorch is timed at 1 and at 2 threads (``TORCH_THREADS``) and its faster
+  setting is kept, as its users would pick.
 - The two frameworks take turns in *blocks*: a round times a block of TinyTorch calls, then
-  a block of PyTorch calls, at 1 thread and then at 2, and there are ``ROUNDS`` rounds. A slow
+  a block of PyTorch calls at each thread count, and there are ``ROUNDS`` rounds. A slow
   stretch of the machine then falls on both sides instead of on whichever was being timed at
   that moment, while each block measures calls back to back, as a training loop makes them.
 - Neither side pays for the other's leftovers: after a call, OpenBLAS's threads (NumPy) and
-  OpenMP's (PyTorch) keep spinning on the cores for a while before they sleep. Measured here,
-  that slowed PyTorch's conv2 call right after TinyTorch's from 14 ms to 25-29 ms, even after
-  one untimed call. So each block starts with ``SETTLE`` seconds of quiet and two untimed
-  calls.
-- Each figure is the median of its side's timed calls over all rounds at its faster thread
-  count; the ratio is TinyTorch's median / PyTorch's median (below 1.0 means TinyTorch is
-  faster).
+  OpenMP's (PyTorch) can keep spinning on the cores for a while before they sleep. So each
+  block starts with ``SETTLE`` seconds of quiet and two untimed calls.
+- Each figure is the median of its side's timed calls over all rounds (PyTorch's at its
+  faster thread count); the ratio is TinyTorch's median / PyTorch's median (below 1.0 means
+  TinyTorch is faster).
 """
 
 from __future__ import annotations
@@ -44,36 +41,24 @@ def torch_or_none() -> Any:
     return torch
 
 
-class Threads:
-    """Run a block with both frameworks' thread counts set to ``n`` (NumPy's BLAS to ``blas``,
-    default ``n``), restoring them after."""
+TORCH_THREADS = (1, 2)  # PyTorch's thread counts; the faster is kept
 
-    def __init__(self, n: int, torch: Any, blas: int | None = None) -> None:
-        self.n, self.torch, self.blas_threads = n, torch, n if blas is None else blas
+
+class torch_threads:
+    """``with torch_threads(torch, n):`` runs PyTorch on ``n`` threads in the block (restored
+    after); a no-op when ``torch`` is None."""
+
+    def __init__(self, torch: Any, n: int) -> None:
+        self.torch, self.n = torch, n
 
     def __enter__(self) -> None:
-        import tinytorch
-
-        self.before = (tinytorch.get_num_threads(),
-                       self.torch.get_num_threads() if self.torch else None)
-        tinytorch.set_num_threads(self.n)
-        if self.torch:
+        if self.torch is not None:
+            self.before = self.torch.get_num_threads()
             self.torch.set_num_threads(self.n)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self.blas = None
-        else:
-            self.blas = threadpool_limits(limits=self.blas_threads, user_api="blas")
 
     def __exit__(self, *exc: Any) -> None:
-        import tinytorch
-
-        if self.blas is not None:
-            self.blas.restore_original_limits()
-        tinytorch.set_num_threads(self.before[0])
-        if self.torch:
-            self.torch.set_num_threads(self.before[1])
+        if self.torch is not None:
+            self.torch.set_num_threads(self.before)
 
 
 SETTLE = 0.2  # seconds of quiet before a block: the other side's threads stop spinning
@@ -102,33 +87,25 @@ def block_times(fn: Callable[[], Any], repeats: int, inner: int = 1, warmup: int
     return times
 
 
-SETTINGS = (("1t", 1, 1), ("2t", 2, 2), ("2t/b1", 2, 1))  # (label, threads, BLAS threads)
-
-
-def paired_times(case: Case, torch: Any) -> tuple[tuple[float, str], tuple[float, int] | None]:
-    """Best (median seconds, setting) of TinyTorch and of PyTorch, timed in alternating blocks.
-
-    PyTorch runs in the settings whose BLAS count equals its thread count (it has no other).
-    """
+def paired_times(case: Case, torch: Any) -> tuple[float, tuple[float, int] | None]:
+    """TinyTorch's median seconds per call (defaults) and PyTorch's best (median seconds,
+    thread count), timed in alternating blocks; PyTorch's is None without it."""
     with_torch = torch is not None and case.torch is not None
-    sides = [case.tinytorch] + ([case.torch] if with_torch else [])  # type: ignore[list-item]
-    fns = {}
-    for label, n, blas in SETTINGS:
-        with Threads(n, torch if with_torch else None, blas):
-            fns[label] = [build() for build in (sides if blas == n else sides[:1])]
-    samples: dict[tuple[int, str], list[float]] = {}
+    ours = case.tinytorch()
+    theirs = {}
+    for n in TORCH_THREADS if with_torch else ():
+        with torch_threads(torch, n):
+            theirs[n] = case.torch()  # type: ignore[misc]
+    ours_t: list[float] = []
+    theirs_t: dict[int, list[float]] = {n: [] for n in theirs}
     for _ in range(ROUNDS):
-        for label, n, blas in SETTINGS:
-            with Threads(n, torch if with_torch else None, blas):
-                for side, fn in enumerate(fns[label]):
-                    samples.setdefault((side, label), []).extend(
-                        block_times(fn, case.repeats, case.inner, case.warmup))
-    ours = min((statistics.median(t), label) for (side, label), t in samples.items() if side == 0)
-    if not with_torch:
-        return ours, None
-    ref = min((statistics.median(t), n) for label, n, _ in SETTINGS
-              if (t := samples.get((1, label))) is not None)
-    return ours, ref
+        ours_t += block_times(ours, case.repeats, case.inner, case.warmup)
+        for n, fn in theirs.items():
+            with torch_threads(torch, n):
+                theirs_t[n] += block_times(fn, case.repeats, case.inner, case.warmup)
+    if not theirs:
+        return statistics.median(ours_t), None
+    return statistics.median(ours_t), min((statistics.median(t), n) for n, t in theirs_t.items())
 
 
 @dataclass
@@ -140,7 +117,7 @@ class Case:
     torch: Callable[[], Callable[[], Any]] | None = None
     target: float | None = None  # the ratio the issue asks for (lower is better)
     unit: str = "ms"
-    repeats: int = 7  # timed runs per block (there are ``ROUNDS`` blocks per thread count)
+    repeats: int = 7  # timed runs per block (there are ``ROUNDS`` blocks per side and setting)
     inner: int = 1
     warmup: int = 2   # untimed runs at the start of each block
     target_higher: bool = False  # True when the figure is a throughput-style ratio (≥ target)
@@ -160,17 +137,16 @@ def run(cases: list[Case], title: str) -> list[dict[str, Any]]:
     print(header)
     print("-" * len(header))
     for case in cases:
-        (ours, our_threads), best_ref = paired_times(case, torch)
+        ours, best_ref = paired_times(case, torch)
         ref, threads = best_ref if best_ref else (None, None)
         ratio = ours / ref if ref else None
         target = ""
         if case.target is not None:
             target = ("≥ " if case.target_higher else "≤ ") + f"{case.target:g}"
-        print(f"{case.name:<44} {_fmt(ours, case.unit) + f' ({our_threads})':>19} "
+        print(f"{case.name:<44} {_fmt(ours, case.unit):>19} "
               f"{(_fmt(ref, case.unit) + f' ({threads}t)') if ref else 'n/a':>19} "
               f"{(f'{ratio:.2f}' if ratio else 'n/a'):>7} {target:>8}", flush=True)
-        rows.append({"case": case.name, "tinytorch_s": ours, "tinytorch_threads": our_threads,
-                     "pytorch_s": ref,
+        rows.append({"case": case.name, "tinytorch_s": ours, "pytorch_s": ref,
                      "pytorch_threads": threads, "ratio": ratio, "target": case.target})
     return rows
 
@@ -178,6 +154,29 @@ def run(cases: list[Case], title: str) -> list[dict[str, Any]]:
 def arg_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--repeats", type=int, default=7,
-                   help="timed runs per block; each side gets 3 blocks per thread count, "
-                        "and the median is kept")
+                   help=f"timed runs per block; each side gets {ROUNDS} blocks (PyTorch "
+                        f"{ROUNDS} per thread count), and the median is kept")
     return p
+
+
+def kernel_vs_reference(cases: list[Case], title: str) -> None:
+    """Time each case's TinyTorch side with the fast kernels and with the plain references
+    (``tinytorch.use_reference_kernels``), in alternating blocks of the same run, and print
+    the kernels' gain (reference time / kernel time)."""
+    import tinytorch
+
+    print(f"\n{title} (same run; gain = reference / kernel)")
+    header = f"{'case':<44} {'kernel':>12} {'reference':>12} {'gain':>7}"
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        step = case.tinytorch()
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(ROUNDS):
+            for reference in (False, True):
+                with tinytorch.use_reference_kernels(reference):
+                    times[reference] += block_times(step, case.repeats, case.inner,
+                                                    case.warmup)
+        kernel, ref = statistics.median(times[False]), statistics.median(times[True])
+        print(f"{case.name:<44} {_fmt(kernel, case.unit):>12} {_fmt(ref, case.unit):>12} "
+              f"{ref / kernel:>7.2f}", flush=True)

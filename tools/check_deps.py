@@ -3,7 +3,9 @@
     python tools/check_deps.py
 
 1. For each tier, each requirement on a lower tier (``tinytorch-core>=0.1.0,<0.2``) must
-   include that tier's version in the tree, so a release of the whole tree installs together.
+   include that tier's version in the tree, so a release of the whole tree installs together,
+   and the tiers it requires must be exactly the ``requires`` of its row in the tier table
+   (``tinytorch/core/tiers.py``).
 2. Each tier's source may import only the standard library, its own modules, and the
    distributions it declares (found by parsing every ``import`` statement with ``ast``).
    Lazy lookups by string (``importlib.import_module("tinytorch.arch")``) are how a lower tier
@@ -19,27 +21,20 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from tiers import load_tiers
+from tiers import TABLE, load_tiers
 
-# Which distribution provides a top-level import (or a tinytorch sub-package).
-PROVIDERS = {
-    "tinytorch": "tinytorch-core", "tinytorch.core": "tinytorch-core",
-    "tinytorch.autograd": "tinytorch-core", "tinytorch.cli": "tinytorch-core",
-    "tinytorch.nn": "tinytorch-nn", "tinytorch.optim": "tinytorch-nn",
-    "tinytorch.train": "tinytorch-nn", "tinytorch.data": "tinytorch-data",
-    "tinytorch.arch": "tinytorch-arch", "tinytorch.perf": "tinytorch-optim",
-    "tinytorch.onnx": "tinytorch-optim", "tinytorch.olympics": "tinytorch-olympics",
-    "numpy": "numpy", "tqdm": "tqdm", "onnx": "onnx", "onnxruntime": "onnxruntime",
-}
+# Third-party modules whose distribution has another name than the module.
+DISTRIBUTIONS = {"yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn"}
 
 
 def provider(module: str) -> str | None:
-    parts = module.split(".")
-    if parts[0] == "tinytorch":
-        return PROVIDERS.get(".".join(parts[:2]), "tinytorch-core")
-    if parts[0] in sys.stdlib_module_names or parts[0] == "__future__":
+    """The distribution that provides ``module``; None for the standard library."""
+    top = module.split(".")[0]
+    if top == "tinytorch":
+        return TABLE.provider(module)
+    if top in sys.stdlib_module_names or top == "__future__":
         return None
-    return PROVIDERS.get(parts[0], parts[0])
+    return DISTRIBUTIONS.get(top, top).lower().replace("_", "-")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -75,8 +70,15 @@ def optional_imports(path: Path) -> set[str]:
 def main() -> int:
     tiers = load_tiers()
     problems = []
+    table = {t.distribution: t for t in TABLE.TIERS}
+    for name in sorted(set(tiers) - set(table)):   # the table may name tiers still planned
+        problems.append(f"{name}: missing from the tier table (tinytorch/core/tiers.py)")
     for tier in tiers.values():
         declared = {Requirement(r).name.lower() for r in tier.requirements}
+        if tier.name in table and set(tier.tier_requirements()) != set(table[tier.name].requires):
+            problems.append(f"{tier.name}: its pyproject requires "
+                            f"{sorted(tier.tier_requirements())}, the tier table says "
+                            f"{sorted(table[tier.name].requires)}")
         for dep, spec in tier.tier_requirements().items():
             if dep not in tiers:
                 problems.append(f"{tier.name}: requires unknown tier {dep}")

@@ -1,11 +1,18 @@
-"""The tiers of the monorepo, read from each package's pyproject.toml (shared by the tools)."""
+"""The tiers of the monorepo, for the tools: each package's pyproject.toml, and the tier table.
+
+The tier table (which distribution ships which packages, and may import which tiers) is
+declared once, in tinytorch-core's ``tinytorch/core/tiers.py``. ``TABLE`` loads that file
+straight from the tree, so the tools need no installed tier.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -14,6 +21,19 @@ else:  # pragma: no cover - Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / "packages"
+TABLE_FILE = PACKAGES / "tinytorch-core" / "src" / "tinytorch" / "core" / "tiers.py"
+
+
+def _load_table() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("tinytorch_tier_table", TABLE_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module
+
+
+TABLE = _load_table()
 
 
 @dataclass

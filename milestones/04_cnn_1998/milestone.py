@@ -23,10 +23,8 @@ is 50,000 × 3 × 21.7 MFLOPs ≈ 3.3 TFLOPs per epoch.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -84,20 +82,6 @@ def cifar10(args: argparse.Namespace, quick: bool) -> tuple[DataLoader, tuple, n
     return loader, (x_test, test_set.targets[:n_test]), CifarCNN()
 
 
-def limit_blas_threads(threads: int) -> Any:
-    """A context pinning NumPy's BLAS to ``threads`` threads (threadpoolctl, when installed).
-
-    On a busy 2-core machine, multi-threaded OpenBLAS waits for cores it does not get and runs
-    several times slower than one thread; one thread is the robust default here.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
-
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0], data_dir=True)
     p.add_argument("--dataset", choices=sorted(RECIPES), default="fashion-mnist",
@@ -108,11 +92,13 @@ def main() -> None:
                    help="batch size (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak Adam learning rate of the "
                    "one-cycle schedule (default: 3e-3 fashion-mnist, 2e-3 cifar10)")
-    p.add_argument("--threads", type=common.positive_int, default=1,
-                   help="BLAS threads for NumPy (default: 1, robust on a shared machine)")
+    p.add_argument("--threads", type=common.positive_int, default=None,
+                   help="threads for TinyTorch's ops and NumPy's BLAS, as "
+                        "tinytorch.set_num_threads (default: TinyTorch's thread policy)")
     args = p.parse_args()
-    with limit_blas_threads(args.threads):
-        sys.exit(run(args))
+    if args.threads is not None:
+        tinytorch.set_num_threads(args.threads)
+    sys.exit(run(args))
 
 
 def run(args: argparse.Namespace) -> int:

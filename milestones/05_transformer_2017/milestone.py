@@ -12,33 +12,28 @@ cosine decay to a tenth of the peak rate, gradient clipping at 1.0. ``--quick`` 
 minute and must beat the unigram entropy by at least 0.3 nats. A time limit (on by default)
 stops training early rather than overrun the 15-minute budget on a slow machine.
 
-BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) is set: this
-model's matrix products are small (2048 x 128 x 512 at most), a second thread gains little on
-them, and on a shared 2-core machine it made a training step four times slower (1.19 s against
-0.29 s per step, measured here).
+Threads follow TinyTorch's defaults (``tinytorch.core.parallel``): the larger matrix products
+(2048 x 128 x 512 at most here) get a second BLAS thread only while no other process keeps a
+core busy.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-if not any(v in os.environ for v in _BLAS_THREADS):  # read once, when NumPy loads its BLAS
-    os.environ.update(dict.fromkeys(_BLAS_THREADS, "1"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import common  # noqa: E402
-import numpy as np  # noqa: E402
+import common
+import numpy as np
 
-import tinytorch as tt  # noqa: E402
-from tinytorch import nn, optim  # noqa: E402
-from tinytorch.arch.gpt import GPT, gpt_char_small  # noqa: E402
-from tinytorch.core.progress import progress  # noqa: E402
-from tinytorch.data import TinyShakespeare  # noqa: E402
+import tinytorch as tt
+from tinytorch import nn, optim
+from tinytorch.arch.gpt import GPT, gpt_char_small
+from tinytorch.core.progress import progress
+from tinytorch.data import TinyShakespeare
 
 TARGET = 1.90
 QUICK_MARGIN = 0.3  # --quick must beat the unigram entropy by this many nats

@@ -246,3 +246,31 @@ def test_matches_torch():
         np.testing.assert_allclose(out.array, ref.detach().numpy(), atol=1e-5)
         for ours, theirs in ((q, tq), (k, tk), (v, tv)):
             np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("is_causal", [False, True])
+@pytest.mark.parametrize("L, S", [(0, 3), (3, 0), (0, 0)])
+def test_empty_sequences_give_empty_or_zero_results_like_torch(L, S, is_causal, reference):
+    # torch: no queries -> an empty (..., 0, Ev) output; no keys -> zeros; gradients likewise
+    rng = np.random.default_rng(17)
+    q, k, v = qkv(rng, (2, 3), L, S, 4, 5, requires_grad=True)
+    with tinytorch.use_reference_kernels(reference):
+        out = sdpa(q, k, v, is_causal=is_causal)
+        out.backward(tinytorch.ones(*out.shape, dtype=out.dtype))
+    assert out.shape == (2, 3, L, 5)
+    np.testing.assert_array_equal(out.detach().numpy(), 0.0)
+    for t in (q, k, v):
+        assert t.grad.shape == t.shape
+        np.testing.assert_array_equal(t.grad.numpy(), 0.0)
+
+
+def test_empty_sequences_match_torch():
+    torch = pytest.importorskip("torch")
+    for L, S in ((0, 3), (3, 0)):
+        arrays = [np.ones((2, L, 4)), np.ones((2, S, 4)), np.ones((2, S, 5))]
+        ours = sdpa(*(tinytorch.tensor(a) for a in arrays)).numpy()
+        theirs = torch.nn.functional.scaled_dot_product_attention(
+            *(torch.tensor(a) for a in arrays)).numpy()
+        assert ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, theirs)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinytorch
-from tinytorch.arch import conv
+from tinytorch.arch._kernels import conv
 
 
 @pytest.fixture(autouse=True)

@@ -146,13 +146,55 @@ def test_low_temperature_concentrates_on_the_argmax():
     np.testing.assert_array_equal(cold, greedy)
 
 
-def test_generate_validates_arguments():
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"temperature": 0.0}, ValueError, "temperature"),
+    ({"temperature": -1.0}, ValueError, "temperature"),
+    ({"temperature": float("nan")}, ValueError, "temperature"),
+    ({"temperature": float("inf")}, ValueError, "temperature"),
+    ({"top_k": 0}, ValueError, "top_k must be at least 1"),
+    ({"top_k": 2.5}, TypeError, "top_k must be an int"),
+    ({"max_new_tokens": -3}, ValueError, "max_new_tokens must be >= 0, got -3"),
+    ({"max_new_tokens": 2.0}, TypeError, "max_new_tokens must be an int"),
+])
+def test_generate_validates_arguments(kwargs, error, message):
     model = nano()
-    prompt = tinytorch.tensor([[1]])
-    with pytest.raises(ValueError, match="temperature"):
-        model.generate(prompt, 3, temperature=0.0)
-    with pytest.raises(ValueError, match="top_k"):
-        model.generate(prompt, 3, top_k=0)
+    args = {"idx": tinytorch.tensor([[1]]), "max_new_tokens": 3, **kwargs}
+    with pytest.raises(error, match=message):
+        model.generate(**args)
+
+
+def test_generate_raises_on_non_finite_logits_instead_of_sampling():
+    model = nano()
+    model.eval()
+    model.ln_f.weight.array[0] = np.nan
+    with pytest.raises(RuntimeError, match=r"logits at step 0 are not finite .* rows \[0, 1\]"):
+        model.generate(tinytorch.tensor([[1, 2], [3, 4]]), 5)
+
+
+def test_generate_rejects_a_float_prompt_instead_of_truncating_it():
+    with pytest.raises(RuntimeError, match="integer token ids .* got tinytorch.float32"):
+        nano().generate(tinytorch.tensor([[1.7, 2.2]]), 2)
+
+
+def test_generate_needs_one_token_of_context_per_row():
+    model = nano()
+    empty = tinytorch.zeros(2, 0, dtype=tinytorch.int64)
+    with pytest.raises(ValueError, match=r"idx of shape \(2, 0\) has no tokens"):
+        model.generate(empty, 3)
+    assert model.generate(empty, 0).shape == (2, 0)
+
+
+def test_forward_on_an_empty_sequence_gives_empty_logits_and_a_nan_loss_as_torch_does():
+    empty = tinytorch.zeros(2, 0, dtype=tinytorch.int64)
+    logits, loss = nano()(empty, empty)
+    assert logits.shape == (2, 0, 65) and math.isnan(loss.item())
+
+
+def test_zero_new_tokens_returns_a_copy_of_the_prompt():
+    prompt = tinytorch.tensor([[5, 6, 7]])
+    out = nano().generate(prompt, 0)
+    np.testing.assert_array_equal(out.array, prompt.array)
+    assert out.array is not prompt.array
 
 
 def test_longer_than_block_size_raises():

@@ -279,3 +279,19 @@ def test_torch_state_dict_loads_and_gives_the_same_outputs(options):
         a, _ = theirs(x, x, x, need_weights=False)
         b, _ = ours(*(tinytorch.tensor(q),) * 3, need_weights=False)
         np.testing.assert_allclose(b.array, a.detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_empty_sequences_give_empty_or_zero_outputs(need_weights, reference):
+    mha = MultiheadAttention(4, 2, batch_first=True)
+    empty, x = tinytorch.randn(2, 0, 4), tinytorch.randn(2, 3, 4)
+    with tinytorch.use_reference_kernels(reference):
+        out, weights = mha(empty, empty, empty, need_weights=need_weights)
+        assert out.shape == (2, 0, 4)
+        assert weights is None or weights.shape == (2, 0, 0)
+        out, weights = mha(x, empty, empty, need_weights=need_weights)   # no keys
+    assert out.shape == (2, 3, 4)
+    assert weights is None or weights.shape == (2, 3, 0)
+    np.testing.assert_allclose(out.detach().numpy(), np.broadcast_to(
+        mha.out_proj.bias.detach().numpy(), (2, 3, 4)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import tinytorch
-from tinytorch.cli import main
+from tinytorch.cli import main, milestone
 
 
 def _milestones(tmp_path: Path, scripts: dict[str, str]) -> Path:
@@ -92,13 +92,104 @@ def test_milestone_run_unknown_or_planned_is_a_usage_error(tmp_path: Path) -> No
     assert main(["milestone", "run", "--dir", str(root), "all"]) == 0
 
 
+def _checkout(folder: Path, project: str = "tinytorch-workspace") -> Path:
+    """A minimal TinyTorch checkout: the root pyproject.toml and milestones/common.py."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(
+        f'[tool.other]\nname = "not-this"\n\n[project]\nname = "{project}"  # workspace\n')
+    _milestones(folder, {"01_ok_1900": "print('ran', __file__)\n"})
+    return folder
+
+
 def test_missing_milestones_folder_is_explained(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.setattr(milestone, "installed_checkout", lambda: None)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TINYTORCH_MILESTONES", raising=False)
+    assert main(["milestone", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot find the milestones folder" in err and "--dir" in err
+    assert str(tmp_path) in err
+
+
+def test_the_current_folder_counts_only_when_it_is_a_checkout_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(milestone, "installed_checkout", lambda: None)
+    root = _checkout(tmp_path / "clone")
+    monkeypatch.chdir(root)
+    assert main(["milestone", "list"]) == 0
+    assert "01  Title of 01_ok_1900" in capsys.readouterr().out
+    (root / "sub").mkdir()
+    monkeypatch.chdir(root / "sub")  # parents are never searched
     assert main(["milestone", "list"]) == 2
     assert "cannot find the milestones folder" in capsys.readouterr().err
+
+
+def test_a_planted_milestones_folder_above_the_cwd_runs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(milestone, "installed_checkout", lambda: None)
+    marker = tmp_path / "ran"
+    _milestones(tmp_path, {"01_evil_1900": f"open({str(marker)!r}, 'w').close()\n"})
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["milestone", "run", "01"]) == 2
+    assert not marker.exists()
+
+
+def test_a_folder_with_milestones_but_another_project_is_not_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(milestone, "installed_checkout", lambda: None)
+    monkeypatch.chdir(_checkout(tmp_path / "other", project="someone-else"))
+    assert main(["milestone", "list"]) == 2
+    assert milestone.checkout_root(tmp_path / "other") is None
+
+
+def test_the_installed_checkout_wins_over_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    installed = _checkout(tmp_path / "installed")
+    monkeypatch.setattr(milestone, "installed_checkout", lambda: installed)
+    monkeypatch.chdir(_checkout(tmp_path / "elsewhere"))
+    assert main(["milestone", "run", "01"]) == 0
+    assert str(installed / "milestones" / "01_ok_1900") in capfd.readouterr().out
+
+
+def test_dir_must_name_a_milestones_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["milestone", "run", "--dir", str(tmp_path), "01"]) == 2
+    assert f"--dir {tmp_path}: not a milestones folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("direct_url, expected", [
+    ('{"url": "file:///src/tt/packages/tinytorch-core", "dir_info": {"editable": true}}',
+     "/src/tt/packages/tinytorch-core"),
+    ('{"url": "file:///src/my%20tt/packages/tinytorch-core", "dir_info": {}}',
+     "/src/my tt/packages/tinytorch-core"),
+    ('{"url": "file:///wheels/tinytorch_core-0.3.0-py3-none-any.whl", "archive_info": {}}',
+     None),
+    ('{"url": "https://example.org/tt.git", "vcs_info": {"vcs": "git"}}', None),
+    ('{"url": "https://example.org/src", "dir_info": {}}', None),
+    ("not json", None),
+    ("[1, 2]", None),
+])
+def test_source_folder_reads_only_local_source_trees(direct_url: str, expected: str | None) -> None:
+    folder = milestone.source_folder(direct_url)
+    assert (None if folder is None else folder.as_posix()) == expected
+
+
+def test_the_repository_these_tests_live_in_is_recognised_as_a_checkout() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    assert milestone.checkout_root(repo) == repo
+    assert milestone.checkout_root(repo / "milestones") is None
+
+
+def test_this_installation_resolves_to_a_checkout_or_nothing() -> None:
+    root = milestone.installed_checkout()
+    assert root is None or (root / "milestones" / "common.py").is_file()
 
 
 def test_module_entry_point_matches_script() -> None:

@@ -109,13 +109,25 @@ def test_recorded_setitem_routes_gradients_to_both_operands():
     np.testing.assert_array_equal(v.grad.numpy(), [2.0, 3.0])
 
 
-def test_recorded_setitem_keeps_earlier_consumers_correct():
+def test_setitem_on_a_tensor_saved_for_backward_raises_in_backward():
     a = tinytorch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     b = a * 1
-    c = b * b                   # uses b's values before the assignment
+    c = b * b                   # saves b's values before the assignment
     b[0] = 0.0
-    (c.sum() + b.sum()).backward()
-    np.testing.assert_array_equal(a.grad.numpy(), [2.0 + 0.0, 4.0 + 1.0, 6.0 + 1.0])
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        (c.sum() + b.sum()).backward()
+
+
+def test_recorded_setitem_writes_into_memory_and_keeps_consumers_that_saved_nothing_right():
+    a = tinytorch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = a * 1
+    c = b + 1                   # saves nothing: the assignment cannot make it wrong
+    view = b[1:]
+    b[0] = 0.0
+    b[2] = 5.0
+    np.testing.assert_array_equal(view.detach().numpy(), [2.0, 5.0])
+    (c.sum() + (b * 3).sum()).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 4.0, 1.0])
 
 
 def test_setitem_gradchecks_with_broadcast_value():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import urllib.error
 from pathlib import Path
 
@@ -147,6 +149,28 @@ def test_a_corrupt_cached_file_is_replaced_with_download(tmp_path, monkeypatch):
     target.write_bytes(b"truncated")
     monkeypatch.setattr(download, "_open_url", FakeNet({"https://a.invalid/toy.bin": PAYLOAD}))
     assert fetch(_resource(), tmp_path, download=True).read_bytes() == PAYLOAD
+
+
+def test_a_download_into_a_symlinked_cache_file_writes_the_link_target(tmp_path, monkeypatch):
+    storage = tmp_path / "big-disk" / "toy.bin"   # the link points where the data should live
+    storage.parent.mkdir()
+    link = tmp_path / "toy" / "toy.bin"
+    link.parent.mkdir()
+    link.symlink_to(storage)
+    monkeypatch.setattr(download, "_open_url", FakeNet({"https://a.invalid/toy.bin": PAYLOAD}))
+    assert fetch(_resource(), tmp_path, download=True).read_bytes() == PAYLOAD
+    assert link.is_symlink() and storage.read_bytes() == PAYLOAD
+    assert _leftovers(storage.parent) == ["toy.bin"]
+
+
+def test_a_new_download_gets_0666_minus_the_umask(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "_open_url", FakeNet({"https://a.invalid/toy.bin": PAYLOAD}))
+    old = os.umask(0o027)
+    try:
+        path = fetch(_resource(), tmp_path, download=True)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 def test_a_verified_system_copy_is_used_and_a_corrupt_one_skipped(tmp_path):

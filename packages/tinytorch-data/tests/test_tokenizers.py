@@ -153,3 +153,76 @@ def test_load_rejects_other_kinds_and_versions(tmp_path):
 def test_vocab_size_too_small_is_an_error():
     with pytest.raises(ValueError, match="smaller than the 256 byte tokens plus 1 special"):
         BPETokenizer(["<s>"]).train("abc", 256)
+
+
+def _bpe_doc(**fields):
+    return {"type": "bpe", "version": 1, "special_tokens": {}, "merges": [], **fields}
+
+
+def test_a_file_pattern_outside_the_tokenizers_own_is_refused_naming_file_and_allowed(tmp_path):
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(_bpe_doc(pattern="(a+)+$")))
+    with pytest.raises(ValueError) as e:
+        load_tokenizer(path)
+    message = str(e.value)
+    assert str(path) in message and "'(a+)+$'" in message and "'words'" in message
+
+
+@pytest.mark.parametrize("pattern", ["words", PATTERN])
+def test_the_tokenizers_own_pattern_loads_by_name_or_exact_string(tmp_path, pattern):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(_bpe_doc(pattern=pattern, merges=[[104, 105]])))
+    tok = BPETokenizer.load(path)
+    assert tok.pattern == PATTERN and tok.encode("hi hi") == [256, 32, 256]
+
+
+def test_the_constructor_accepts_only_the_tokenizers_own_patterns():
+    assert BPETokenizer(pattern="words").pattern == PATTERN
+    with pytest.raises(ValueError, match="allowed: 'words'"):
+        BPETokenizer(pattern=r"\w+")
+
+
+@pytest.mark.parametrize("content", ['{"type": "bpe", "merges": [', "\xff\xfe not text", "[1, 2]",
+                                     '"bpe"'])
+def test_a_malformed_file_raises_value_error_naming_it(tmp_path, content):
+    path = tmp_path / "broken.json"
+    path.write_bytes(content.encode("latin-1"))
+    for load in (load_tokenizer, BPETokenizer.load, CharTokenizer.load):
+        with pytest.raises(ValueError, match="not a tokenizer file") as e:
+            load(path)
+        assert not isinstance(e.value, json.JSONDecodeError) and str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"type": "bpe", "version": 1, "merges": []}, "field 'special_tokens' is missing"),
+    (_bpe_doc(special_tokens=["<s>"]), "field 'special_tokens' must be dict, got list"),
+    (_bpe_doc(special_tokens={"<s>": "256"}), "must map strings to integer ids"),
+    ({"type": "bpe", "version": 1, "special_tokens": {}}, "field 'merges' is missing"),
+    (_bpe_doc(merges="ab"), "field 'merges' must be list, got str"),
+    (_bpe_doc(merges=[[1, "2"]]), r"merge 0 \[1, '2'\] must pair two ids below 256"),
+    (_bpe_doc(merges=[[1, 2, 3]]), "merge 0 .* must pair two ids"),
+    (_bpe_doc(merges=[5]), "merge 0 5 must pair two ids"),
+    (_bpe_doc(pattern=5), "field 'pattern' must be str, got int"),
+    ({"type": "char", "version": 1, "special_tokens": {}}, "field 'vocab' is missing"),
+    ({"type": "char", "version": 1, "special_tokens": {}, "vocab": "ab"},
+     "field 'vocab' must be list, got str"),
+    ({"type": "char", "version": 1, "special_tokens": {}, "vocab": ["a"], "unk_token": 3},
+     "field 'unk_token' must be str or null, got int"),
+])
+def test_missing_fields_and_wrong_types_raise_value_error_naming_file_and_field(
+        tmp_path, doc, message):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=message) as e:
+        load_tokenizer(path)
+    assert str(e.value).startswith(f"{path}: ")
+
+
+def test_save_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "real.json"
+    CharTokenizer().train("ab").save(target)
+    link = tmp_path / "tok.json"
+    link.symlink_to(target)
+    CharTokenizer().train("xyz").save(link)
+    assert link.is_symlink() and load_tokenizer(target).vocab == ["x", "y", "z"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["real.json", "tok.json"]

@@ -120,3 +120,19 @@ def test_dropout_output_is_zero_or_scaled_input(shape, p):
     kept = y != 0
     np.testing.assert_allclose(y[kept], x.numpy()[kept] / (1 - p), rtol=1e-5)
     assert F.dropout(x, p=p, training=False) is x
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), max_size=3).map(tuple),
+       p=st.sampled_from([0.0, 0.25, 0.5, 0.9, 1.0]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_dropout_mask_is_zero_or_the_scale_in_the_asked_dtype_and_reproducible(shape, p, dtype):
+    from tinytorch.nn.functional.dropout import dropout_mask
+
+    tinytorch.manual_seed(3)
+    m = dropout_mask(shape, p, dtype)
+    assert m.shape == shape and m.dtype == dtype
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    assert np.all((m == 0) | (m == dtype(scale)))
+    tinytorch.manual_seed(3)
+    np.testing.assert_array_equal(dropout_mask(shape, p, dtype), m)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import warnings
 
 import numpy as np
@@ -10,17 +9,16 @@ import pytest
 
 import tinytorch
 import tinytorch.nn.functional as F
+from tinytorch.core import blocks
 from tinytorch.core.parallel import parallel_rows
-from tinytorch.nn.functional import _pointwise, normalization
-
-# the module, not the function of the same name that tinytorch.nn.functional exports
-cross_entropy = importlib.import_module("tinytorch.nn.functional.cross_entropy")
+from tinytorch.nn._kernels import cross_entropy, layer_norm, pointwise
 
 
 @pytest.fixture(autouse=True)
 def _restore_threads():
     before = tinytorch.get_num_threads()
-    yield
+    with tinytorch.use_reference_kernels(False):      # these tests are about the kernels
+        yield
     tinytorch.set_num_threads(before)
 
 
@@ -33,14 +31,14 @@ def _cross_entropy_and_grad(threads: int, logits: np.ndarray, target: np.ndarray
 
 
 def test_cross_entropy_is_the_same_on_one_and_two_threads(monkeypatch) -> None:
-    monkeypatch.setattr(cross_entropy, "_BLOCK", 4096)     # 409 rows a block: 10 blocks
+    monkeypatch.setattr(cross_entropy, "BLOCK", 4096)      # 409 rows a block: 10 blocks
     calls = []
 
     def recording(rows, work, min_rows=1):
         calls.append(rows // min_rows)
         parallel_rows(rows, work, min_rows)
 
-    monkeypatch.setattr(cross_entropy, "parallel_rows", recording)
+    monkeypatch.setattr(blocks, "parallel_rows", recording)
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(4000, 10)).astype(np.float32)
     target = rng.integers(0, 10, size=4000)
@@ -54,8 +52,8 @@ def test_cross_entropy_is_the_same_on_one_and_two_threads(monkeypatch) -> None:
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 4096 elements, so a small input spans many blocks, chunks and groups."""
-    monkeypatch.setattr(_pointwise, "BLOCK", 4096)
-    monkeypatch.setattr(normalization, "_BLOCK", 4096)
+    monkeypatch.setattr(pointwise, "BLOCK", 4096)
+    monkeypatch.setattr(layer_norm, "BLOCK", 4096)
 
 
 def _forward_backward(threads: int, fn, data: np.ndarray, grad: np.ndarray, *params):
@@ -112,8 +110,8 @@ def test_default_blocks_split_a_large_input_and_agree_across_threads(fn, monkeyp
         calls.append(rows // min_rows)
         parallel_rows(rows, work, min_rows)
 
-    monkeypatch.setattr(_pointwise, "parallel_rows", recording)
-    monkeypatch.setattr(normalization, "parallel_rows", recording)
+    monkeypatch.setattr(blocks, "parallel_rows", recording)
+    monkeypatch.setattr(pointwise, "parallel_rows", recording)
     _assert_same_on_one_and_two_threads(fn, (300, 1000))
     assert calls and all(c >= 2 for c in calls)     # every pass had work for two threads
 
@@ -123,8 +121,8 @@ def test_small_inputs_stay_on_the_calling_thread(monkeypatch):
         assert rows < 2 * min_rows, "a small input was split among threads"
         work(slice(0, rows))
 
-    monkeypatch.setattr(_pointwise, "parallel_rows", refuse)
-    monkeypatch.setattr(normalization, "parallel_rows", refuse)
+    monkeypatch.setattr(blocks, "parallel_rows", refuse)
+    monkeypatch.setattr(pointwise, "parallel_rows", refuse)
     tinytorch.set_num_threads(2)
     x = tinytorch.randn(64, 512, requires_grad=True)
     F.layer_norm(F.gelu(x), (512,)).sum().backward()
@@ -144,8 +142,8 @@ def test_pool_threads_keep_the_callers_numpy_error_state(small_blocks):
 
 
 def test_gradients_are_right_when_split_into_many_blocks_on_two_threads(monkeypatch):
-    monkeypatch.setattr(_pointwise, "BLOCK", 64)
-    monkeypatch.setattr(normalization, "_BLOCK", 64)       # 4 rows a block, 10 blocks
+    monkeypatch.setattr(pointwise, "BLOCK", 64)
+    monkeypatch.setattr(layer_norm, "BLOCK", 64)           # 4 rows a block, 10 blocks
     tinytorch.set_num_threads(2)
     rng = np.random.default_rng(2)
     x, w, b = (tinytorch.tensor(rng.standard_normal(s), requires_grad=True)

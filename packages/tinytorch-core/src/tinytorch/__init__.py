@@ -18,6 +18,7 @@ from typing import Any
 __path__ = pkgutil.extend_path(__path__, __name__)
 
 from tinytorch import autograd
+from tinytorch.core import tiers
 from tinytorch.core.creation import (
     arange,
     as_tensor,
@@ -78,40 +79,16 @@ from tinytorch.core.random import (
     seed,
     set_rng_state,
 )
+from tinytorch.core.reference import reference_kernels_enabled, use_reference_kernels
 from tinytorch.core.serialization import load, save
 from tinytorch.core.tensor import Tensor
 
 __version__ = "0.1.1"
 
-# name -> (module that defines it, distribution that ships that module)
-_LAZY_MODULES = {
-    "nn": ("tinytorch.nn", "tinytorch-nn"),
-    "optim": ("tinytorch.optim", "tinytorch-nn"),
-    "train": ("tinytorch.train", "tinytorch-nn"),
-    "data": ("tinytorch.data", "tinytorch-data"),
-    "arch": ("tinytorch.arch", "tinytorch-arch"),
-    "perf": ("tinytorch.perf", "tinytorch-optim"),
-    "onnx": ("tinytorch.onnx", "tinytorch-optim"),
-    "olympics": ("tinytorch.olympics", "tinytorch-olympics"),
-}
-_LAZY_NAMES = {
-    # tinytorch-nn
-    **{n: ("tinytorch.nn", "tinytorch-nn") for n in (
-        "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear", "Dropout",
-        "LayerNorm", "RMSNorm", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax",
-        "CrossEntropyLoss", "MSELoss",
-    )},
-    **{n: ("tinytorch.optim", "tinytorch-nn") for n in ("SGD", "Adam", "AdamW")},
-    # tinytorch-data
-    **{n: ("tinytorch.data", "tinytorch-data") for n in (
-        "Dataset", "TensorDataset", "DataLoader",
-    )},
-    # tinytorch-arch
-    **{n: ("tinytorch.arch", "tinytorch-arch") for n in (
-        "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "Embedding", "MultiheadAttention",
-        "TransformerBlock", "GPT", "GPTConfig",
-    )},
-}
+# Higher tiers' packages and names, looked up on first use (the table is in core/tiers.py):
+# attribute -> (module that defines it, distribution that ships that module)
+_LAZY_MODULES = tiers.lazy_packages("tinytorch")
+_LAZY_NAMES = tiers.lazy_names("tinytorch")
 
 
 def _import_tier(module: str, distribution: str, what: str) -> Any:

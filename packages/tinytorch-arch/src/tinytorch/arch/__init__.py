@@ -7,28 +7,41 @@ tier looks them up lazily, by name, so it never imports this tier).
 
 | file | what it holds |
 |---|---|
-| conv.py | ``Conv2d`` / ``conv2d``: im2col over strided views + one matrix product |
+| conv.py | ``Conv2d`` / ``conv2d``: pad, im2col over strided views, one GEMM, col2im |
+| conv_transpose.py | ``ConvTranspose2d`` / ``conv_transpose2d``: GEMM then col2im |
+| fold.py | ``Unfold`` / ``Fold`` (``unfold`` / ``fold``): im2col and col2im as ops |
+| upsample.py | ``Upsample`` / ``interpolate``: nearest and bilinear, separable matrices |
+| pixel_shuffle.py | ``PixelShuffle`` / ``PixelUnshuffle``: channels traded for resolution |
 | pooling.py | ``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d`` over strided windows |
+| adaptive_pooling.py | ``AdaptiveMaxPool2d``: gathered adaptive windows |
 | batchnorm.py | ``BatchNorm1d``, ``BatchNorm2d`` with running statistics |
+| groupnorm.py | ``GroupNorm``, ``InstanceNorm2d``: per-sample statistics |
 | dropout2d.py | ``Dropout2d``: whole channels dropped |
 | embedding.py | ``Embedding`` / ``embedding`` |
 | positional.py | learned, sinusoidal and rotary position encodings |
 | attention.py | ``scaled_dot_product_attention``: one fused op with its own backward |
 | multihead_attention.py | ``MultiheadAttention`` with PyTorch's parameter names |
 | transformer.py | ``TransformerBlock`` (pre-norm) |
+| transformer_encoder.py | ``TransformerEncoderLayer``, ``TransformerEncoder``: PyTorch's encoder |
 | gpt.py | ``GPT``, ``GPTConfig`` and ``generate`` |
 | models/ | the zoo: ``MLP``, ``LeNet5``, ``CifarCNN`` (GPT presets live in gpt.py) |
+| _kernels/ | fast kernels behind the references in conv, pooling, batchnorm, attention.py |
 """
 
 from tinytorch.arch import functional
+from tinytorch.arch.adaptive_pooling import AdaptiveMaxPool2d
 from tinytorch.arch.attention import scaled_dot_product_attention
 from tinytorch.arch.batchnorm import BatchNorm1d, BatchNorm2d
 from tinytorch.arch.conv import Conv2d
+from tinytorch.arch.conv_transpose import ConvTranspose2d
 from tinytorch.arch.dropout2d import Dropout2d
 from tinytorch.arch.embedding import Embedding
+from tinytorch.arch.fold import Fold, Unfold
 from tinytorch.arch.gpt import GPT, GPTConfig, gpt_char_medium, gpt_char_small, gpt_nano
+from tinytorch.arch.groupnorm import GroupNorm, InstanceNorm2d
 from tinytorch.arch.models import MLP, CifarCNN, LeNet5
 from tinytorch.arch.multihead_attention import MultiheadAttention
+from tinytorch.arch.pixel_shuffle import PixelShuffle, PixelUnshuffle
 from tinytorch.arch.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from tinytorch.arch.positional import (
     LearnedPositionalEmbedding,
@@ -36,6 +49,8 @@ from tinytorch.arch.positional import (
     SinusoidalPositionalEncoding,
 )
 from tinytorch.arch.transformer import TransformerBlock
+from tinytorch.arch.transformer_encoder import TransformerEncoder, TransformerEncoderLayer
+from tinytorch.arch.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __version__ = "0.1.1"
 
@@ -45,4 +60,7 @@ __all__ = [
     "MaxPool2d", "MultiheadAttention", "RotaryEmbedding", "SinusoidalPositionalEncoding",
     "TransformerBlock", "functional", "gpt_char_medium", "gpt_char_small", "gpt_nano",
     "scaled_dot_product_attention",
+    "AdaptiveMaxPool2d", "ConvTranspose2d", "Fold", "GroupNorm", "InstanceNorm2d",
+    "PixelShuffle", "PixelUnshuffle", "TransformerEncoder", "TransformerEncoderLayer", "Unfold",
+    "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
 ]

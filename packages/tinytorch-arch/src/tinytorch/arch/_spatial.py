@@ -3,14 +3,13 @@
 Systems view: a sliding-window op looks at its padded input through *strided views* that copy
 nothing: the kernel axes get the strides of one input row/column step (times the dilation),
 the output axes the strides of one stride step. ``windows`` is that view in the layout the
-convolution wants, (C, kH, kW, H_out, W_out, N), which one reshape copies into the im2col
+convolution kernel wants, (C, kH, kW, H_out, W_out, N), which one reshape copies into the im2col
 matrix; ``kernel_major_windows`` is the (kH, kW, N, C, H_out, W_out) layout pooling copies once
 so that every kernel offset is one contiguous block; ``window_slice`` is the view of one kernel
-offset, used by the backward passes to add gradients back. Padding costs one new array of
-``N·C·Hp·Wp`` elements; ``'zeros'`` (and pooling's ``-inf``) is a fill plus one slice
-assignment, the other modes are one gather by precomputed row/column indices, and their
-backward is two small matrix products with the one-hot gather matrices (so a source pixel that
-was copied into several padded positions receives the sum of their gradients).
+offset, used by the backward passes to add gradients back. Padding goes through
+``tinytorch.core.padding`` (the one implementation, shared with ``F.pad``): one new array of
+``N·C·Hp·Wp`` elements, a fill plus one slice assignment for ``'zeros'`` (and pooling's
+``-inf``), a gather per padded axis for the other modes.
 """
 
 from __future__ import annotations
@@ -20,9 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from tinytorch.core import padding
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
+
+# a pooling window's (kernel, stride, dilation, pads, out_hw); pads include ceil-mode overhang
+PoolGeometry = tuple[tuple[int, int], tuple[int, int], tuple[int, int], Pads, tuple[int, int]]
 
 
 def pair(value: Any, name: str) -> tuple[int, int]:
@@ -35,6 +39,16 @@ def pair(value: Any, name: str) -> tuple[int, int]:
     if isinstance(value, (tuple, list)) and len(value) == 1:
         return pair(value[0], name)
     raise TypeError(f"{name} must be an int or a tuple of two ints, got {value!r}")
+
+
+def batched(x: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (1, C, H, W); a batched (N, C, H, W) input as it is."""
+    return x[None] if x.ndim == 3 else x
+
+
+def unpad(xp: np.ndarray, pads: Pads, h: int, w: int) -> np.ndarray:
+    """The (N, C, H, W) interior of a padded (N, C, Hp, Wp) array (a view)."""
+    return xp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]
 
 
 def spatial_dims(x: np.ndarray, op: str) -> None:
@@ -61,27 +75,15 @@ def out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int,
     return n
 
 
+def widths(pads: Pads) -> padding.Widths:
+    """(top, bottom, left, right) -> ``core.padding``'s (before, after) for each NCHW axis."""
+    return ((0, 0), (0, 0), (pads[0], pads[1]), (pads[2], pads[3]))
+
+
 def pad_constant(x: np.ndarray, pads: Pads, value: float) -> np.ndarray:
-    """``x`` (N, C, H, W) -> (N, C, H + top + bottom, W + left + right), filled with ``value``."""
-    top, bottom, left, right = pads
-    if not any(pads):
-        return np.ascontiguousarray(x)
-    n, c, h, w = x.shape
-    xp = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
-    xp[:, :, top:top + h, left:left + w] = x
-    return xp
-
-
-def _source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
-    """For each padded position along one axis, the input position it copies."""
-    i = np.arange(-before, size + after)
-    if mode == "replicate":
-        return np.clip(i, 0, size - 1)
-    if mode == "circular":
-        return i % size
-    # reflect: mirror about the edge pixels, which are not repeated
-    i = np.abs(i)
-    return np.where(i > size - 1, 2 * (size - 1) - i, i)
+    """``x`` (N, C, H, W) -> (N, C, H + top + bottom, W + left + right), filled with ``value``
+    (``x`` itself when every pad is 0)."""
+    return padding.pad(x, widths(pads), "constant", value)
 
 
 def check_pad_mode(shape: tuple[int, ...], pads: Pads, mode: str) -> None:
@@ -98,24 +100,13 @@ def check_pad_mode(shape: tuple[int, ...], pads: Pads, mode: str) -> None:
 
 
 def pad_gather(x: np.ndarray, pads: Pads, mode: str) -> np.ndarray:
-    """Reflect/replicate/circular padding: (N, C, H, W) -> (N, C, Hp, Wp), one gather."""
-    h, w = x.shape[-2:]
-    rows = _source_index(h, pads[0], pads[1], mode)
-    cols = _source_index(w, pads[2], pads[3], mode)
-    return x[:, :, rows[:, None], cols[None, :]]
+    """Reflect/replicate/circular padding: (N, C, H, W) -> (N, C, Hp, Wp)."""
+    return padding.pad(x, widths(pads), mode)
 
 
-def pad_gather_backward(grad: np.ndarray, shape: tuple[int, ...], pads: Pads,
-                        mode: str) -> np.ndarray:
-    """Backward of ``pad_gather``: (N, C, Hp, Wp) -> (N, C, H, W), summing duplicated pixels.
-
-    The gather is ``xp = R @ x @ Cᵀ`` with one-hot ``R`` (Hp, H) and ``C`` (Wp, W), so
-    ``dx = Rᵀ @ dxp @ C``: two batched matrix products, no scatter loop.
-    """
-    h, w = shape[-2:]
-    rows = np.eye(h, dtype=grad.dtype)[_source_index(h, pads[0], pads[1], mode)]  # (Hp, H)
-    cols = np.eye(w, dtype=grad.dtype)[_source_index(w, pads[2], pads[3], mode)]  # (Wp, W)
-    return np.matmul(np.matmul(rows.T, grad), cols)
+def pad_gather_backward(grad: np.ndarray, pads: Pads, mode: str) -> np.ndarray:
+    """Backward of ``pad_gather``: (N, C, Hp, Wp) -> (N, C, H, W), summing duplicated pixels."""
+    return padding.pad_backward(grad, widths(pads), mode)
 
 
 def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],

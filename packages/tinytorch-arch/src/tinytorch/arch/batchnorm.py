@@ -1,49 +1,43 @@
 """Batch normalization: ``BatchNorm1d``, ``BatchNorm2d`` and ``batch_norm``, one fused op.
 
-Systems view, for x (N, C, *) viewed as (N, C, L) with ``m = N·L`` values per channel:
+The algorithm (``BatchNormReference``), for x (N, C, *) with ``m = N·L`` values per channel
+(L the product of the spatial sizes):
 
-- training: per-channel mean and biased variance over the batch (and spatial) axes, then
-  ``y = (x - mean)·s + bias`` with ``s = weight / sqrt(var + eps)``. The per-channel sums are
-  ``einsum`` contractions (``Σ x`` and ``Σ (x-mean)²``), which read x without writing a
-  temporary; with ``x - mean`` and the output that is about 5 passes over x. Saved for
-  backward: ``x - mean`` (one x-sized array) and ``1/σ`` (C values). The running statistics
-  are updated in place with ``momentum`` (or a cumulative average when ``momentum=None``);
-  the running variance uses the *unbiased* estimate ``var·m/(m-1)``, as PyTorch does, while
-  the normalization itself uses the biased one.
-- evaluation: the same affine map with the running statistics: 2-3 passes.
+- training: per channel, the mean and the *biased* variance over the batch and spatial axes;
+  ``x̂ = (x - mean) / sqrt(var + eps)``, then ``y = x̂·weight + bias``. The running statistics
+  are updated in place with ``momentum`` (or a cumulative average when ``momentum=None``,
+  which the module turns into a momentum); the running variance takes the *unbiased*
+  estimate ``var·m/(m-1)``, as PyTorch does.
+- evaluation: the same affine map with the running statistics.
 - backward is written by hand, because the batch statistics depend on every input:
-  ``dx = s·(dy - mean(dy) - x̂·mean(dy·x̂))`` with ``x̂ = (x - mean)/σ``: two contractions
-  and about 4 passes, against ~20 for the same formula composed from elementwise ops.
+  ``dx = (1/σ)·(g - mean(g) - x̂·mean(g·x̂))`` with ``g = dy·weight``, and
+  ``dweight = Σ dy·x̂``, ``dbias = Σ dy`` per channel.
+
+Cost: about ``8·N·C·L`` FLOPs forward and backward each, a handful of passes over x; saved
+for backward: one x-sized array and C values. By default the op runs a kernel of the same
+formulas (``_kernels/batchnorm.py``: contractions without temporaries, in-place passes);
+``tinytorch.use_reference_kernels(True)`` runs the reference.
 
 Parameters ``weight`` (C) and ``bias`` (C) and buffers ``running_mean``, ``running_var`` and
 ``num_batches_tracked`` have PyTorch's names, so state dicts carry over.
 """
-
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
+from tinytorch.arch._kernels.batchnorm import BatchNormKernel
 from tinytorch.core import dtypes
 from tinytorch.core.function import Function
+from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.module import Module
 from tinytorch.nn.parameter import Parameter
 
 
-def _channel_shape(x: np.ndarray) -> tuple[int, ...]:
-    """The broadcast shape of a per-channel vector: (1, C, 1, ...)."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
-
-
-def _ncl(x: np.ndarray) -> np.ndarray:
-    """(N, C, *) -> (N, C, L), a view for contiguous inputs."""
-    return x.reshape(x.shape[0], x.shape[1], -1)
-
-
-class BatchNormFunction(Function):
-    """Normalize with batch statistics (training) or given running statistics (evaluation)."""
+class BatchNormReference(Function):
+    """Batch norm as a textbook writes it: statistics, normalise, scale and shift."""
 
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, weight: np.ndarray | None,
@@ -51,51 +45,43 @@ class BatchNormFunction(Function):
                 running_var: np.ndarray | None, training: bool, momentum: float,
                 eps: float) -> np.ndarray:
         # x: (N, C, *) -> (N, C, *); weight, bias, running stats: (C,)
-        shape = _channel_shape(x)
-        m = x.size // x.shape[1]
+        axes = (0, *range(2, x.ndim))                        # every axis but the channels
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)        # a per-channel vector, broadcast
         if training:
-            mean = np.einsum("ncl->c", _ncl(x)) / m                           # (C,)
-            centred = x - mean.reshape(shape)
-            c3 = _ncl(centred)
-            var = np.einsum("ncl,ncl->c", c3, c3) / m                         # biased
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-                running_var *= 1 - momentum
-                running_var += (momentum * m / max(m - 1, 1)) * var
+            mean = x.mean(axis=axes)                                          # (C,)
+            var = ((x - mean.reshape(shape)) ** 2).mean(axis=axes)            # biased
+            if running_mean is not None:                     # the unbiased variance, m/(m-1)
+                m = x.size // x.shape[1]
+                running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+                running_var[...] = (1 - momentum) * running_var + momentum * var * m / (m - 1)
         else:
-            centred = x - running_mean.reshape(shape)
-            var = running_var
+            mean, var = running_mean, running_var
         inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)                 # (C,)
-        scale = inv_std if weight is None else inv_std * weight
-        out = centred * scale.reshape(shape)
+        x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)           # (N, C, *)
+        out = x_hat if weight is None else x_hat * weight.reshape(shape)
         if bias is not None:
-            out += bias.reshape(shape)
-        ctx.saved_tensors = (centred, inv_std, weight)
+            out = out + bias.reshape(shape)
+        ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.batch_stats = training
         return out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
         # grad: (N, C, *) -> dx (N, C, *), dweight (C,), dbias (C,)
-        centred, inv_std, weight = ctx.saved_tensors
-        shape = _channel_shape(grad)
-        m = grad.size // grad.shape[1]
+        x_hat, inv_std, weight = ctx.saved_tensors
+        axes = (0, *range(2, grad.ndim))
+        shape = (1, grad.shape[1]) + (1,) * (grad.ndim - 2)
         need_x, need_w, need_b = ctx.needs_input_grad
-        batch = need_x and ctx.batch_stats
-        g3 = _ncl(grad)
-        gb = np.einsum("ncl->c", g3) if need_b or batch else None            # Σ dy
-        gw = None                                                             # Σ dy·x̂
-        if need_w or batch:
-            gw = np.einsum("ncl,ncl->c", g3, _ncl(centred)) * inv_std
+        gw = (grad * x_hat).sum(axis=axes) if need_w else None
+        gb = grad.sum(axis=axes) if need_b else None
         gx = None
         if need_x:
-            scale = inv_std if weight is None else inv_std * weight
-            gx = grad * scale.reshape(shape)
-            if batch:
-                gx -= (scale * gb / m).reshape(shape)
-                gx -= centred * (scale * inv_std * gw / m).reshape(shape)
-        return gx, (gw if need_w else None), (gb if need_b else None)
+            g_hat = grad if weight is None else grad * weight.reshape(shape)   # dL/dx̂
+            if ctx.batch_stats:  # mean and variance depend on every x of the channel
+                g_hat = (g_hat - g_hat.mean(axis=axes, keepdims=True)
+                         - x_hat * (g_hat * x_hat).mean(axis=axes, keepdims=True))
+            gx = g_hat * inv_std.reshape(shape)
+        return gx, gw, gb
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -125,7 +111,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if not training and (running_mean is None or running_var is None):
         raise RuntimeError("batch_norm: running_mean and running_var must be given when "
                            "training=False")
-    return BatchNormFunction.apply(
+    op = BatchNormReference if reference_kernels_enabled() else BatchNormKernel
+    return op.apply(
         input, weight, bias,
         running_mean=None if running_mean is None else running_mean.array,
         running_var=None if running_var is None else running_var.array,

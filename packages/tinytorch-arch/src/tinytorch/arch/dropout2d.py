@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 
 from tinytorch.core.function import Function
-from tinytorch.core.random import generator
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.functional._pointwise import apply_inplace
+from tinytorch.nn.functional.dropout import dropout_mask
 from tinytorch.nn.module import Module
 
 
@@ -24,10 +24,8 @@ class Dropout2dFunction(Function):
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, *, p: float) -> np.ndarray:
         # x: (N, C, *) -> (N, C, *); mask (N, C, 1, ...) scaled by 1/(1-p)
-        shape = x.shape[:2] + (1,) * (x.ndim - 2)
-        keep = generator().random(shape, dtype=np.float32) >= p
-        mask = np.multiply(keep, 1.0 / (1.0 - p), dtype=x.dtype)
-        ctx.saved_tensors = (mask,)
+        mask = dropout_mask(x.shape[:2] + (1,) * (x.ndim - 2), p, x.dtype)
+        ctx.save_for_backward(mask)
         return x * mask
 
     @staticmethod

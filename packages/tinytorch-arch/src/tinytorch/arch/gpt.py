@@ -13,9 +13,13 @@ Systems view, with ``L`` layers of width ``E``, context ``T`` and vocabulary ``V
   step costs about three times that (backward is two matrix products per forward one).
 - memory: activations dominate training, roughly ``L·N·T·(16·E + 2·H·T)`` saved floats.
 
-``generate`` samples autoregressively without a cache: each new token reruns the model on the
-last ``block_size`` tokens (``O(T²)`` per token). That is simple and exact; the KV cache that
-turns it into ``O(T)`` per token belongs to the Optimization tier.
+``generate`` samples autoregressively. Plain recomputation (``use_cache=False``) reruns the
+model on the last ``block_size`` tokens for every new one: ``L·(24·E² + 4·T·E)·T`` FLOPs per
+token. With a ``KVCache`` (the default) the prompt runs once (the prefill) and each further
+token runs alone through every layer at its absolute position, attending over the cached keys
+and values: ``L·(24·E² + 4·T·E)`` FLOPs per token, for ``2·L·N·T·E`` cached numbers. Past
+``block_size`` tokens the cache is refilled at every step, so that both paths see the same
+positions (``generate`` says why).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import numpy as np
 
 import tinytorch
 from tinytorch.arch.embedding import Embedding
+from tinytorch.arch.kv_cache import KVCache
 from tinytorch.arch.positional import LearnedPositionalEmbedding, RotaryEmbedding
 from tinytorch.arch.transformer import TransformerBlock
+from tinytorch.core.dtypes import dtype_name
 from tinytorch.core.random import generator
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import Dropout, LayerNorm, Linear, Module, ModuleList, init
@@ -114,30 +120,113 @@ class GPT(Module):
         logits = self.lm_head(self.ln_f(x))                 # (N, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.reshape(n * t, -1), targets.reshape(n * t))
+            loss = F.cross_entropy(logits.reshape(n * t, self.config.vocab_size),
+                                   targets.reshape(n * t))
         return logits, loss
 
+    def new_cache(self, batch_size: int) -> KVCache:
+        """An empty ``KVCache`` for ``batch_size`` sequences of up to ``block_size`` tokens, in
+        the model's dtype: ``2·n_layer·batch_size·block_size·n_embd`` numbers."""
+        c = self.config
+        return KVCache(c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head,
+                       dtype=self.wte.weight.dtype)
+
     @tinytorch.no_grad()
-    def generate(self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None) -> Tensor:
+    def forward_cached(self, idx: Tensor, cache: KVCache) -> Tensor:
+        """Logits ``(N, T, V)`` for ``idx (N, T)`` at positions ``cache.length ..
+        cache.length + T - 1``, with the earlier positions read from ``cache``.
+
+        The new positions' keys and values are appended to ``cache``. The logits equal the
+        last ``T`` rows of ``forward`` on the whole sequence so far, which must fit in
+        ``block_size``. Records no graph.
+        """
+        c = self.config
+        n, t = idx.shape
+        past = cache.length
+        want = (c.n_layer, n, c.n_head, c.block_size, c.n_embd // c.n_head)
+        if cache.keys.shape[:3] != want[:3] or cache.keys.shape[4] != want[4]:
+            raise RuntimeError(f"forward_cached: a cache of shape {cache.keys.shape} does not "
+                               f"fit this model and idx of shape {(n, t)}; expected {want} "
+                               "(see new_cache)")
+        if past + t > c.block_size:
+            raise ValueError(f"forward_cached: positions {past}..{past + t - 1} (idx of shape "
+                             f"{(n, t)} after {past} cached) exceed the block size "
+                             f"{c.block_size}")
+        x = self.wte(idx)                                   # (N, T, E)
+        if self.wpe is not None:
+            x = self.wpe(x, offset=past)                    # + position rows past..past+T-1
+        x = self.drop(x)
+        for layer, block in enumerate(self.blocks):
+            x = block.forward_cached(x, cache, layer)       # (N, T, E)
+        cache.advance(t)
+        return self.lm_head(self.ln_f(x))                   # (N, T, V)
+
+    @tinytorch.no_grad()
+    def next_token_logits(self, idx: Tensor, cache: KVCache | None = None) -> Tensor:
+        """Logits ``(N, V)`` of the token after ``idx (N, T)``, seeing its last ``block_size``
+        tokens at positions ``0, 1, ...``, as ``forward`` on that window does.
+
+        Without ``cache`` the window is recomputed. With one, ``cache`` must be empty or hold
+        exactly ``idx[:, :-1]`` (as the previous call on this sequence left it). While the
+        sequence fits in ``block_size`` only the last token runs (the first call prefills the
+        whole prompt). Past the context the window slides and every token's position shifts
+        by one, so no cached key is valid any more: the cache is refilled from the window,
+        which costs what recomputation costs.
+        """
+        t = idx.shape[-1]
+        if idx.ndim != 2 or t == 0:
+            raise ValueError(f"next_token_logits: expected idx of shape (N, T) with T >= 1, "
+                             f"got {tuple(idx.shape)}")
+        block = self.config.block_size
+        window = Tensor._wrap(idx.array[:, -block:])
+        if cache is None:
+            logits, _ = self(window)
+        elif cache.length == t - 1 and t <= block:
+            logits = self.forward_cached(Tensor._wrap(idx.array[:, -1:]), cache)
+        else:
+            cache.reset()
+            logits = self.forward_cached(window, cache)
+        return logits[:, -1]
+
+    @tinytorch.no_grad()
+    def generate(self, idx: Tensor, max_new_tokens: int, *, use_cache: bool = True,
+                 temperature: float = 1.0, top_k: int | None = None) -> Tensor:
         """Extend ``idx (N, T0)`` by ``max_new_tokens`` sampled ids -> ``(N, T0 + max_new_tokens)``.
 
-        Each step feeds the last ``block_size`` tokens, divides the final logits by
-        ``temperature``, keeps the ``top_k`` largest (all when None; ``top_k=1`` is greedy
-        decoding) and samples from the softmax with the global generator, so a run is
-        reproducible under ``tinytorch.manual_seed``. Call ``model.eval()`` first to switch
-        dropout off.
+        Each step takes the logits after the last ``block_size`` tokens, divides them by
+        ``temperature``, keeps the ``top_k`` largest (all when None or at least the vocabulary
+        size; ``top_k=1`` is greedy decoding) and samples from the softmax with the global
+        generator, so a run is reproducible under ``tinytorch.manual_seed``. Call
+        ``model.eval()`` first to switch dropout off.
+
+        ``use_cache=True`` keeps every layer's keys and values in a ``KVCache`` (``new_cache``:
+        ``2·n_layer·N·block_size·n_embd`` numbers): the prompt is processed once, then each
+        step runs one token per row through the model at its absolute position. Once the
+        sequence outgrows ``block_size`` the window slides, and plain recomputation reruns it
+        from position 0, so with learned positions every token's embedding changes at every
+        step. To give exactly recomputation's logits, the cache is then refilled from the
+        window at each step: past the context a step costs one prefill of ``block_size``
+        tokens, the same as ``use_cache=False``, and the cache saves work only while the
+        sequence fits. Both paths give the same tokens (the logits agree to rounding).
+
+        ``idx`` must hold integer ids with at least one token per row (the model has no
+        start token to predict from); ``max_new_tokens=0`` returns a copy of ``idx``. Logits
+        that are NaN or infinite (a model whose weights diverged) raise a RuntimeError rather
+        than being sampled.
         """
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        max_new_tokens = _check_generate_args(idx, max_new_tokens, temperature, top_k)
         out = np.array(idx.array, dtype=np.int64)
-        block = self.config.block_size
-        for _ in range(max_new_tokens):
-            logits, _ = self(Tensor._wrap(out[:, -block:]))
-            last = logits.array[:, -1, :].astype(np.float64) / temperature   # (N, V)
-            out = np.concatenate([out, sample_next(last, top_k)[:, None]], axis=1)
+        cache = self.new_cache(out.shape[0]) if use_cache and max_new_tokens else None
+        for step in range(max_new_tokens):
+            last = self.next_token_logits(Tensor._wrap(out), cache).array          # (N, V)
+            broken = ~np.isfinite(last).all(axis=-1)                          # (N,)
+            if broken.any():
+                raise RuntimeError(
+                    f"generate: the logits at step {step} are not finite (NaN or inf) in rows "
+                    f"{np.flatnonzero(broken)[:8].tolist()} of idx {tuple(idx.shape)}; the "
+                    "model's weights are probably NaN or inf (a diverged training run?)")
+            scaled = last.astype(np.float64) / temperature
+            out = np.concatenate([out, sample_next(scaled, top_k)[:, None]], axis=1)
         return Tensor._wrap(out)
 
     def flops_per_token(self) -> int:
@@ -145,6 +234,37 @@ class GPT(Module):
         c = self.config
         e = c.n_embd
         return c.n_layer * (24 * e * e + 4 * c.block_size * e) + 2 * e * c.vocab_size
+
+
+def _check_generate_args(idx: Tensor, max_new_tokens: int, temperature: float,
+                         top_k: int | None) -> int:
+    """``generate``'s argument checks; returns ``max_new_tokens`` as an int."""
+    if not isinstance(idx, Tensor):
+        raise TypeError(f"generate: idx must be a Tensor of token ids, got "
+                        f"{type(idx).__name__}")
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"generate: expected idx to hold integer token ids (Long or Int), "
+                           f"got {dtype_name(idx.dtype)} of shape {tuple(idx.shape)}; a float "
+                           "prompt would be truncated to ids silently")
+    if idx.ndim != 2:
+        raise ValueError(f"generate: expected idx of shape (N, T), got {tuple(idx.shape)}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
+        raise TypeError(f"generate: max_new_tokens must be an int, got "
+                        f"{type(max_new_tokens).__name__}")
+    if max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+    if max_new_tokens and idx.shape[1] == 0:
+        raise ValueError(f"generate: idx of shape {tuple(idx.shape)} has no tokens; give each "
+                         "row at least one token of context to predict from")
+    if not (isinstance(temperature, (int, float, np.floating)) and math.isfinite(temperature)
+            and temperature > 0):
+        raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+            raise TypeError(f"top_k must be an int or None, got {type(top_k).__name__}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+    return int(max_new_tokens)
 
 
 def sample_next(logits: np.ndarray, top_k: int | None) -> np.ndarray:

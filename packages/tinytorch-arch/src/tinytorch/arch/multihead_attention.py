@@ -7,17 +7,19 @@ Systems view, for ``N`` sequences of ``L`` queries and ``S`` keys, width ``E``, 
 ``out_proj.weight (E, E)``, ``out_proj.bias (E)``) under PyTorch's names, so a ``state_dict``
 moves between the two frameworks unchanged.
 
-Self-attention without returned weights (what a transformer block does) takes a fast path: the
-packed projection ``(N, L, 3E)`` goes into one ``PackedSelfAttention`` op that splits heads,
-attends and merges heads itself, so the whole layer records three graph nodes and its backward
-writes ``dQ, dK, dV`` straight into one packed gradient. Every other case (cross-attention,
-``kdim``/``vdim``, ``need_weights=True``, ``add_bias_kv``, ``add_zero_attn``) composes the
-projections, a head split and the fused attention op from ``attention.py``.
+The layer composes the input projections, a head split ``(N, L, E) -> (N, H, L, D)``, the
+attention op from ``attention.py`` and the output projection. Self-attention without returned
+weights (what a transformer block does) takes a fast path by default: the packed projection
+``(N, L, 3E)`` goes into one kernel op (``_kernels/attention.py``'s ``PackedSelfAttention``)
+that splits heads, attends and merges heads itself, so the whole layer records three graph
+nodes. ``tinytorch.use_reference_kernels(True)`` takes the composed path every time.
 
 Masks follow PyTorch's ``MultiheadAttention`` (the opposite of ``scaled_dot_product_attention``
 for bools): in ``attn_mask`` and ``key_padding_mask`` a bool True means "may NOT attend"; float
 masks are added to the scores. Here they are constants (no gradient flows into them).
 Extension: ``rotary=RotaryEmbedding(E // H)`` rotates queries and keys (RoPE) in every head.
+Extension for generation: ``forward_cached`` runs only new positions of a causal
+self-attention, reading the earlier keys and values from a ``KVCache`` (``kv_cache.py``).
 """
 
 from __future__ import annotations
@@ -28,66 +30,14 @@ from typing import Any
 import numpy as np
 
 import tinytorch
-from tinytorch.arch.attention import (
-    AttentionWeights,
-    ScaledDotProductAttention,
-    attention_probs,
-    dropout_mask,
-    softmax_backward_,
-)
+from tinytorch.arch._kernels.attention import PackedSelfAttention
+from tinytorch.arch.attention import AttentionWeights, attention
+from tinytorch.arch.kv_cache import KVCache
 from tinytorch.arch.positional import RotaryEmbedding, rotate
-from tinytorch.core.function import Function
+from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import Linear, Module, Parameter, init
 from tinytorch.nn import functional as F
-
-
-class PackedSelfAttention(Function):
-    """Head split + attention + head merge on a packed ``qkv`` projection, in one node.
-
-    Heads are strided views of ``qkv`` (BLAS reads them in place, so nothing is copied to
-    split them), the output product writes straight into the merged ``(N, L, E)`` layout, and
-    the backward writes ``dQ, dK, dV`` into one packed ``(N, L, 3E)`` gradient the same way.
-    """
-
-    @staticmethod
-    def forward(ctx: Function, qkv: np.ndarray, bias: Any, *, num_heads: int, scale: float,
-                is_causal: bool, dropout_p: float, rope: Any) -> np.ndarray:
-        # qkv: (N, L, 3E) -> (N, L, E); bias broadcasts to (N, H, L, L)
-        n, l, e3 = qkv.shape
-        h, d = num_heads, e3 // (3 * num_heads)
-        q, k, v = qkv.reshape(n, l, 3, h, d).transpose(2, 0, 3, 1, 4)   # views, (N, H, L, D)
-        if rope is not None:
-            q, k = rotate(q, *rope), rotate(k, *rope)
-        p = attention_probs(q, k, bias, scale, is_causal)                # (N, H, L, L)
-        drop = dropout_mask(p.shape, dropout_p, p.dtype) if dropout_p > 0.0 else None
-        out = np.empty((n, l, h, d), dtype=qkv.dtype)
-        np.matmul(p if drop is None else p * drop, v, out=out.transpose(0, 2, 1, 3))
-        ctx.saved_tensors = (q, k, v, p, drop, scale, rope)
-        return out.reshape(n, l, h * d)
-
-    @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[np.ndarray, None]:
-        # grad: (N, L, E) -> dqkv: (N, L, 3E)
-        q, k, v, p, drop, scale, rope = ctx.saved_tensors
-        n, h, l, d = q.shape
-        g = grad.reshape(n, l, h, d).transpose(0, 2, 1, 3)              # (N, H, L, D) view
-        dqkv = np.empty((n, l, 3, h, d), dtype=grad.dtype)
-        dq, dk, dv = dqkv.transpose(2, 0, 3, 1, 4)                      # views, (N, H, L, D)
-        pd = p if drop is None else p * drop
-        np.matmul(np.swapaxes(pd, -1, -2), g, out=dv)
-        dp = np.matmul(g, np.swapaxes(v, -1, -2))                       # (N, H, L, L)
-        if drop is not None:
-            dp *= drop
-        ds = softmax_backward_(p, dp)
-        ds *= scale
-        if rope is None:
-            np.matmul(ds, k, out=dq)
-            np.matmul(np.swapaxes(ds, -1, -2), q, out=dk)
-        else:
-            dq[...] = rotate(np.matmul(ds, k), *rope, -1.0)
-            dk[...] = rotate(np.matmul(np.swapaxes(ds, -1, -2), q), *rope, -1.0)
-        return dqkv.reshape(n, l, 3 * h * d), None
 
 
 def _bias_from_mask(mask: Tensor, dtype: np.dtype, name: str) -> np.ndarray:
@@ -197,7 +147,8 @@ class MultiheadAttention(Module):
         scale = 1.0 / math.sqrt(self.head_dim)
         weights = None
         if (self_attention and self._qkv_same_embed_dim and not need_weights
-                and self.bias_k is None and not self.add_zero_attn):
+                and self.bias_k is None and not self.add_zero_attn
+                and not reference_kernels_enabled()):
             qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)   # (N, L, 3E)
             rope = None
             if self.rotary is not None:
@@ -213,8 +164,8 @@ class MultiheadAttention(Module):
                 o = p @ v
                 weights = p.mean(dim=1) if average_attn_weights else p
             else:
-                o = ScaledDotProductAttention.apply(q, k, v, bias, scale=scale,
-                                                    is_causal=is_causal, dropout_p=dropout_p)
+                o = attention(q, k, v, bias, scale=scale, is_causal=is_causal,
+                              dropout_p=dropout_p)
             out = o.transpose(1, 2).reshape(n, l, self.embed_dim)
         out = self.out_proj(out)
         if unbatched:
@@ -222,6 +173,43 @@ class MultiheadAttention(Module):
         if not self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
+
+    @tinytorch.no_grad()
+    def forward_cached(self, x: Tensor, cache: KVCache, layer: int) -> Tensor:
+        """Causal self-attention of new positions over themselves and the cached ones.
+
+        ``x``: ``(N, T, E)`` (``(T, N, E)`` with ``batch_first=False``), the inputs at
+        positions ``cache.length .. cache.length + T - 1``. Their keys and values go into
+        ``cache`` at ``layer`` (the caller advances ``cache.length`` once every layer has run),
+        and the output equals the last ``T`` rows of ``forward(s, s, s, is_causal=True,
+        need_weights=False)`` on the whole sequence ``s``, at ``T·(8·E² + 4·(cache.length +
+        T)·E)`` FLOPs per sequence instead of the whole sequence's. Inference only: it records
+        no graph (the cache is written in place).
+        """
+        if not self._qkv_same_embed_dim or self.bias_k is not None or self.add_zero_attn:
+            raise RuntimeError("forward_cached needs a packed self-attention layer (kdim = vdim "
+                               "= embed_dim, no add_bias_kv, no add_zero_attn)")
+        if x.ndim != 3 or x.shape[-1] != self.embed_dim:
+            raise RuntimeError(f"forward_cached: expected x of shape (N, T, {self.embed_dim}) "
+                               f"(batch first), got {tuple(x.shape)}")
+        if not self.batch_first:
+            x = x.transpose(0, 1)
+        n, t, e = x.shape
+        past = cache.length
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias).array          # (N, T, 3E)
+        q, k, v = qkv.reshape(n, t, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
+        if self.rotary is not None:                                  # at absolute positions
+            cos, sin = self.rotary.angles_for(t, past, qkv.dtype)
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        keys, values = cache.update(layer, k, v)                     # (N, H, past + T, D)
+        # query i sits at position past + i and sees keys j <= past + i: no mask for one
+        # query, the plain causal triangle for a prefill, a shifted one in between
+        mask = None if t == 1 or past == 0 else np.tri(t, past + t, k=past, dtype=bool)
+        o = attention(Tensor._wrap(q), Tensor._wrap(keys), Tensor._wrap(values), mask,
+                      scale=1.0 / math.sqrt(self.head_dim), is_causal=past == 0 and t > 1,
+                      dropout_p=self.dropout if self.training else 0.0)      # (N, H, T, D)
+        out = self.out_proj(o.transpose(1, 2).reshape(n, t, e))             # (N, T, E)
+        return out if self.batch_first else out.transpose(0, 1)
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor, unbatched: bool) -> None:
         want = 2 if unbatched else 3

@@ -39,13 +39,13 @@ class AddPositional(Function):
     def forward(ctx: Function, x: np.ndarray, table: np.ndarray, *, offset: int) -> np.ndarray:
         # x: (..., T, E), table: (P, E) -> (..., T, E)
         t = x.shape[-2]
-        ctx.saved_tensors = (table.shape, offset, t)
+        ctx.table_shape, ctx.offset, ctx.length = table.shape, offset, t
         return x + table[offset:offset + t]
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[np.ndarray, Any]:
         # grad: (..., T, E) -> dx: (..., T, E), dtable: (P, E) nonzero only in the used rows
-        shape, offset, t = ctx.saved_tensors
+        shape, offset, t = ctx.table_shape, ctx.offset, ctx.length
         dtable = None
         if ctx.needs_input_grad[1]:
             dtable = np.zeros(shape, dtype=grad.dtype)
@@ -153,7 +153,7 @@ class Rotary(Function):
     def forward(ctx: Function, x: np.ndarray, *, cos: np.ndarray,
                 sin: np.ndarray) -> np.ndarray:
         # x: (..., T, D), cos/sin: (T, D/2) -> (..., T, D)
-        ctx.saved_tensors = (cos, sin)
+        ctx.save_for_backward(cos, sin)
         return rotate(x, cos, sin)
 
     @staticmethod

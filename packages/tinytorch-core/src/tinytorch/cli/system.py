@@ -20,22 +20,22 @@ def data_dir() -> str:
 
 
 def _blas() -> tuple[str, str]:
-    """The BLAS NumPy links against and its thread count (via threadpoolctl when present)."""
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas":
-                return f"{pool.get('internal_api')} {pool.get('version')}", str(pool["num_threads"])
-    except ImportError:
-        pass
+    """The BLAS NumPy links against, and its threads under TinyTorch's policy
+    (``tinytorch.core.parallel``)."""
     import numpy as np
+
+    from tinytorch.core import parallel
 
     config: Any = np.show_config(mode="dicts") if hasattr(np, "show_config") else {}
     blas = config.get("Build Dependencies", {}).get("blas", {}) if isinstance(config, dict) else {}
     name = f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()
-    threads = (os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
-               or f"default ({os.cpu_count()} cores)")
+    if parallel.blas_controllable():
+        threads = (f"{parallel.get_blas_threads()} at rest, up to "
+                   f"{parallel.get_num_threads()} for large products on free cores")
+    else:
+        threads = ("not set by TinyTorch: "
+                   + (os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+                      or f"the BLAS default ({os.cpu_count()} cores)"))
     return name, threads
 
 

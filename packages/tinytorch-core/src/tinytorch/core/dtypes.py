@@ -64,5 +64,5 @@ def dtype_name(dtype: np.dtype) -> str:
     return "tinytorch." + _NAMES.get(dtype, str(dtype))
 
 
-def is_floating_point(dtype: np.dtype) -> bool:
+def is_floating_point(dtype: np.dtype) -> builtins.bool:
     return dtype.kind == "f"

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tinytorch.core import anomaly, tensor
 from tinytorch.core.function import Function, unbroadcast
 
 _FREED = (
@@ -71,24 +72,50 @@ class _Sink:
         prev = self.captured[i]
         self.captured[i] = g if prev is None else prev + g
 
-    def leaf(self, tensor: Any, g: np.ndarray) -> None:
+    def leaf(self, t: Any, g: np.ndarray) -> None:
         """Hand ``g`` (already in the tensor's shape and dtype) to a leaf or retained tensor."""
+        if t._hooks:
+            g = _run_hooks(t._hooks, g, t.array)
         if self.inputs is not None:
-            i = self.wanted_leaves.get(id(tensor))
+            i = self.wanted_leaves.get(id(t))
             if i is not None:
                 self.capture(i, g)
             return
-        if tensor.grad is None:
+        if t._grad is None:
             if id(g) in self.shared or g.base is not None or not g.flags.writeable:
                 g = np.array(g, copy=True)
             self.shared.add(id(g))
-            tensor.grad = Tensor._wrap(g)
+            t._grad = tensor.Tensor._wrap(g)
         else:
-            acc = tensor.grad.array
+            acc = t._grad.array
             if acc.shape == g.shape and acc.flags.writeable:
                 np.add(acc, g, out=acc, casting="unsafe")
             else:
-                tensor.grad.array = acc + g
+                t._grad.array = acc + g
+
+
+def _run_hooks(hooks: list[Any], g: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Call each gradient hook in turn; one that returns a tensor replaces the gradient."""
+    for hook in list(hooks):
+        new = hook(tensor.Tensor._wrap(g))
+        if new is not None:
+            arr = new.array if isinstance(new, tensor.Tensor) else np.asarray(new)
+            if arr.shape != like.shape:
+                raise RuntimeError(f"hook returned a gradient of shape {tuple(arr.shape)}; "
+                                   f"expected {tuple(like.shape)}")
+            g = arr.astype(like.dtype, copy=False)
+    return g
+
+
+def _check_finite(node: Function, in_grads: tuple[Any, ...]) -> None:
+    """Anomaly mode: raise when a backward returned NaN or inf, naming the op and its forward."""
+    for i, g in enumerate(in_grads):
+        if g is None:
+            continue
+        g = np.asarray(g)
+        if g.dtype.kind in "fc" and not np.isfinite(g).all():
+            kind = "nan" if np.isnan(g).any() else "inf"
+            raise RuntimeError(anomaly.describe(node.name(), i, kind, node._trace))
 
 
 def run_backward(
@@ -125,6 +152,8 @@ def run_backward(
         else:
             if inputs is not None and node in sink.wanted_nodes:
                 sink.capture(sink.wanted_nodes[node], grad)
+            if node._hooks:
+                grad = _run_hooks(node._hooks, grad, grad)
             if node._retained is not None:
                 out = node._retained()
                 if out is not None:
@@ -133,6 +162,8 @@ def run_backward(
             in_grads = node.backward(node, grad)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
+            if anomaly._AnomalyState.enabled:
+                _check_finite(node, in_grads)
             sink.shared.add(id(grad))
         if not retain_graph:
             node.__dict__.clear()  # saved arrays, edges and anything else the op stored
@@ -164,28 +195,28 @@ def run_backward(
 
 
 def backward(
-    tensor: Any, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
+    root: Any, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
 ) -> None:
     """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
-    if not tensor.requires_grad:
+    if not root.requires_grad:
         raise RuntimeError(
             "element 0 of tensors does not require grad and does not have a grad_fn"
         )
     if gradient is None:
-        if tensor.array.size != 1:
+        if root.array.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        g = np.ones_like(tensor.array)
+        g = np.ones_like(root.array)
     else:
-        g = gradient.array if isinstance(gradient, Tensor) else np.asarray(gradient)
-        if g.shape != tensor.array.shape:
+        g = gradient.array if isinstance(gradient, tensor.Tensor) else np.asarray(gradient)
+        if g.shape != root.array.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[0] has a shape of {tuple(g.shape)} and "
-                f"output[0] has a shape of {tuple(tensor.array.shape)}."
+                f"output[0] has a shape of {tuple(root.array.shape)}."
             )
-        g = g.astype(tensor.array.dtype, copy=False)
-    run_backward([tensor], [g], retain_graph=retain_graph)
+        g = g.astype(root.array.dtype, copy=False)
+    run_backward([root], [g], retain_graph=retain_graph)
 
 
 def grad(
@@ -202,6 +233,7 @@ def grad(
     """
     if create_graph:
         raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
+    Tensor = tensor.Tensor
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
@@ -235,10 +267,7 @@ def grad(
     return tuple(result)
 
 
-def retain(tensor: Any) -> None:
+def retain(t: Any) -> None:
     """Make a non-leaf tensor keep its ``.grad`` (``tensor.retain_grad()``)."""
-    if tensor.grad_fn is not None:
-        tensor.grad_fn._retained = weakref.ref(tensor)
-
-
-from tinytorch.core.tensor import Tensor  # noqa: E402  (tensor.py imports this module)
+    if t.grad_fn is not None:
+        t.grad_fn._retained = weakref.ref(t)

@@ -49,6 +49,8 @@ from tinytorch.core.ops.elementwise import (
     tanh,
     where,
 )
+from tinytorch.core.ops.linalg import addmm, baddbmm, einsum
+from tinytorch.core.ops.nonfinite import isfinite, isinf, isnan, nan_to_num
 from tinytorch.core.ops.reduce import (
     all,
     amax,
@@ -65,6 +67,18 @@ from tinytorch.core.ops.reduce import (
     std,
     sum,
     var,
+)
+from tinytorch.core.ops.reorder import flip, roll
+from tinytorch.core.ops.rounding import ceil, floor, round, trunc
+from tinytorch.core.ops.scan import cumprod, cumsum
+from tinytorch.core.ops.scatter import scatter, scatter_add
+from tinytorch.core.ops.select import (
+    index_select,
+    masked_select,
+    narrow,
+    nonzero,
+    repeat_interleave,
+    take_along_dim,
 )
 from tinytorch.core.ops.shape import (
     cat,
@@ -86,6 +100,8 @@ from tinytorch.core.ops.shape import (
     unsqueeze,
 )
 from tinytorch.core.ops.softmax import log_softmax, softmax
+from tinytorch.core.ops.sorting import argsort, sort, topk
+from tinytorch.core.ops.transcendental import atan2, expm1, log1p
 from tinytorch.core.tensor import Tensor
 
 
@@ -115,6 +131,14 @@ __all__ = [
     "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose", "equal", "logical_not",
     "logical_and", "logical_or", "logical_xor", "bitwise_not", "bitwise_and", "bitwise_or",
     "bitwise_xor",
+    # contractions, scans, ordering
+    "einsum", "addmm", "baddbmm", "cumsum", "cumprod", "flip", "roll", "sort", "argsort", "topk",
+    # selection and scatter
+    "index_select", "masked_select", "take_along_dim", "repeat_interleave", "narrow", "nonzero",
+    "scatter", "scatter_add",
+    # rounding, accurate transcendentals, non-finite values
+    "floor", "ceil", "round", "trunc", "log1p", "expm1", "atan2", "isnan", "isinf", "isfinite",
+    "nan_to_num",
     # introspection
     "is_tensor", "numel",
 ]

@@ -1,6 +1,8 @@
 """Gradient recording switches: ``no_grad``, ``enable_grad``, ``set_grad_enabled``.
 
-Systems view: one process-wide flag read by ``Function.apply`` on every op. Recording a node
+Systems view: one flag per thread, read by ``Function.apply`` on every op. It is per thread as in
+PyTorch: a DataLoader worker thread that runs a transform under ``no_grad`` must not switch off
+recording in the training thread meanwhile. Recording a node
 costs a small Python object per op plus the arrays it saves for backward; turning recording off
 (evaluation, optimizer updates) saves that memory and roughly a third of the per-op overhead.
 """
@@ -8,16 +10,20 @@ costs a small Python object per op plus the arrays it saves for backward; turnin
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _GradState:
-    """Holds the flag. A class attribute is the cheapest global read in CPython's hot path."""
+class _ThreadGradState(threading.local):
+    """Holds the flag for the current thread; every new thread starts with recording on."""
 
     enabled: bool = True
+
+
+_GradState = _ThreadGradState()
 
 
 def is_grad_enabled() -> bool:

@@ -12,11 +12,18 @@ from typing import Any
 import numpy as np
 
 
+def _fresh_seed() -> int:
+    """A seed from the operating system's entropy pool, in int64's range."""
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)
+    return entropy % (2**63)
+
+
 class Generator:
     """A seedable random stream, PyTorch's ``torch.Generator`` on top of NumPy's PCG64."""
 
     def __init__(self, device: str = "cpu") -> None:
-        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        self._seed = _fresh_seed()
         self.rng = np.random.default_rng(self._seed)
 
     def manual_seed(self, seed: int) -> Generator:
@@ -28,7 +35,7 @@ class Generator:
         return self._seed
 
     def get_state(self) -> dict[str, Any]:
-        return self.rng.bit_generator.state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state
@@ -51,7 +58,7 @@ def manual_seed(seed: int) -> Generator:
 
 def seed() -> int:
     """Re-seed the global generator from the OS entropy pool and return the seed."""
-    s = int(np.random.SeedSequence().entropy % (2**63))
+    s = _fresh_seed()
     default_generator.manual_seed(s)
     return s
 

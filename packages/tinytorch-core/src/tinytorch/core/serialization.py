@@ -24,8 +24,10 @@ A ``NODE`` is a JSON object tagged by ``"type"``:
 
 The same Tensor object reached twice is stored once and loads as one object again. Loading
 never unpickles: only JSON and ``.npy`` headers are parsed, so a checkpoint from an untrusted
-source cannot run code. Writing to a path is atomic (temporary file in the same directory,
-fsync, ``os.replace``), so a crash never leaves a half-written checkpoint under the real name.
+source cannot run code. Writing to a path goes through ``tinytorch.core.atomic.atomic_write``
+(temporary file beside the target, fsync, ``os.replace``), so a crash never leaves a
+half-written checkpoint under the real name; symlinks, read-only files, FIFOs and the umask are
+treated as ``open(path, "wb")`` treats them.
 
 Cost: one pass over the tensor bytes to write and one to read; the manifest is tiny.
 """
@@ -34,13 +36,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
+from tinytorch.core.atomic import atomic_write
 from tinytorch.core.tensor import Tensor
 
 MANIFEST = "tinytorch.json"
@@ -105,7 +107,7 @@ class _Writer:
                         "keys must be str, int, float, bool or None")
 
 
-def _write_archive(stream: BinaryIO, manifest: dict[str, Any], arrays: list[np.ndarray]) -> None:
+def _write_archive(stream: IO[bytes], manifest: dict[str, Any], arrays: list[np.ndarray]) -> None:
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr(MANIFEST, json.dumps(manifest))
         for i, arr in enumerate(arrays):
@@ -116,26 +118,17 @@ def _write_archive(stream: BinaryIO, manifest: dict[str, Any], arrays: list[np.n
 def save(obj: Any, f: Any) -> None:
     """Save a Tensor, or dicts/lists/tuples of Tensors and plain values, to a path or file.
 
-    ``f`` is a path (written atomically) or a binary file object opened for writing.
+    ``f`` is a path (written atomically; see ``tinytorch.core.atomic``) or a binary file
+    object opened for writing. A path that ``open(f, "wb")`` would refuse raises the same
+    ``OSError`` subclass, naming ``f``.
     """
     writer = _Writer()
     manifest = {"format": FORMAT, "version": VERSION, "root": writer.node(obj, "the root")}
     if not isinstance(f, (str, os.PathLike)):
         _write_archive(f, manifest, writer.arrays)
         return
-    path = os.fspath(f)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tt", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            _write_archive(stream, manifest, writer.arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(f) as stream:
+        _write_archive(stream, manifest, writer.arrays)
 
 
 class _Reader:

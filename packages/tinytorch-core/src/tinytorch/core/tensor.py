@@ -1,17 +1,21 @@
 """``Tensor``: an n-dimensional array that can record the operations applied to it.
 
-Systems view: a Tensor wraps exactly one ``numpy.ndarray`` (``tensor.array``) plus four slots
-of autograd bookkeeping (``requires_grad``, ``grad``, ``grad_fn``, a weak-reference slot). Its
-memory is ``numel * itemsize`` bytes; views (``reshape``, ``transpose``, basic slicing) share
-that memory. This file holds the data structure: construction, metadata, conversion, the
-autograd entry points (``requires_grad_``, ``backward``), in-place updates and printing. The
+Systems view: a Tensor wraps exactly one ``numpy.ndarray`` (``tensor.array``) plus a few slots
+of autograd bookkeeping: ``requires_grad``, ``grad``, ``grad_fn``, a version counter, and, for a
+view, how it was made from its base. Its memory is ``numel * itemsize`` bytes; views
+(``reshape``, ``transpose``, basic slicing, ``detach``) share that memory with their base, as in
+PyTorch. This file holds the data structure: construction, metadata, conversion, the autograd
+entry points (``requires_grad_``, ``backward``, ``register_hook``) and in-place updates. The
 operators and op methods (``+``, ``exp``, ``sum``, ``view``, ``[]``, ...) are inherited from
-``TensorMethods`` (``tensor_methods.py``), where each is one call into an op module
-(``ops/``) whose ``Function`` has its forward and backward side by side.
+``TensorMethods`` (``tensor_methods.py``), where each is one call into an op module (``ops/``).
 
-In-place updates write into the array when no graph is recorded. When one is, they run the
-out-of-place op and rebind the tensor to its result, so earlier consumers of the old values
-still get correct gradients; a leaf that requires grad refuses them, as in PyTorch.
+In-place updates always write into the tensor's memory, so every view sees them, and bump the
+*version counter* that the tensor shares with its views. A backward that saved the old values
+checks the counter and raises instead of using the new ones. When a graph is recorded, the
+update is computed out of place by its op, written back into the memory, and the tensor takes
+the op's node as its ``grad_fn``. An in-place update of a view also rewrites its base's
+history (``CopySlices``); a view whose base was changed refreshes its own history when it is
+next used. A leaf that requires grad refuses in-place updates, as in PyTorch.
 
 A TinyTorch extension to PyTorch's API: ``tensor.array`` is the wrapped ndarray itself, for
 code in this framework's tiers that works on raw arrays (optimizers, kernels).
@@ -20,16 +24,20 @@ code in this framework's tiers that works on raw arrays (optimizers, kernels).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from tinytorch.core import dtypes, ops, random
-from tinytorch.core.grad_mode import _GradState
+from tinytorch.core import dtypes, engine, ops, random
+from tinytorch.core.function import Function, RemovableHandle
+from tinytorch.core.grad_mode import _GradState, no_grad
+from tinytorch.core.inplace import check_inplace, write_inplace
+from tinytorch.core.printing import format_tensor
 from tinytorch.core.tensor_methods import TensorMethods
+from tinytorch.core.views import ViewInfo
 
-_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -38,14 +46,19 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
         data = data.array
     if dtype is not None:
         d = dtypes.as_dtype(dtype)
+        if d.kind in "iu" and not isinstance(data, np.ndarray):
+            _check_int_range(np.array(data), d)
         return np.array(data, dtype=d)
     if isinstance(data, np.ndarray):
         arr = np.array(data)
     else:
         arr = np.array(data)
+        if arr.dtype.kind in "fu" and arr.size and builtins.float(np.abs(arr).max()) >= 2.0**63:
+            _check_int_range(np.array(data, dtype=object), dtypes.int64)  # ints NumPy made float
         if arr.dtype.kind == "f" and arr.dtype != dtypes.get_default_dtype():
             arr = arr.astype(dtypes.get_default_dtype())
-        elif arr.dtype.kind in "iu":
+        elif arr.dtype.kind in "iu" or arr.dtype.kind == "O":
+            _check_int_range(arr, dtypes.int64)
             arr = arr.astype(np.int64)
     if arr.dtype.kind == "O" or arr.dtype.kind in "USV":
         raise TypeError(f"can't convert {type(data).__name__} of dtype {arr.dtype} to a tensor")
@@ -59,34 +72,105 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
-def _check_inplace(t: Tensor) -> None:
-    if t.requires_grad and t.grad_fn is None and _GradState.enabled:
-        raise RuntimeError(_LEAF_INPLACE)
+def _check_int_range(arr: np.ndarray, dtype: np.dtype) -> None:
+    """Python integers that do not fit ``dtype`` raise, as in PyTorch, instead of wrapping."""
+    if arr.dtype.kind == "O":
+        values = [builtins.int(v) for v in arr.flat
+                  if isinstance(v, builtins.int) and not isinstance(v, builtins.bool)]
+    elif arr.dtype.kind in "iu" and arr.size:
+        values = [builtins.int(arr.max()), builtins.int(arr.min())]
+    else:
+        return
+    info = np.iinfo(dtype)
+    if any(v > info.max or v < info.min for v in values):
+        raise RuntimeError(f"Overflow when unpacking long: a value does not fit in "
+                           f"{dtypes.dtype_name(dtype)} (range {info.min} to {info.max})")
 
 
 class Tensor(TensorMethods):
     """A multi-dimensional array with reverse-mode autograd, modelled on ``torch.Tensor``."""
 
-    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "__weakref__")
+    __slots__ = ("array", "_requires_grad", "_grad", "grad_fn", "_vc", "_view", "_hooks",
+                 "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators: np.float32(2) * t works
+    array: np.ndarray
+    _requires_grad: builtins.bool
+    _grad: Tensor | None
+    grad_fn: Function | None
+    _vc: list[builtins.int] | None
+    _view: ViewInfo | None
+    _hooks: list[Callable[[Tensor], Tensor | None]] | None
 
     def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
-        self.array = _as_array(data, dtype)
-        self.grad = None
+        self._setup(_as_array(data, dtype), requires_grad)
+
+    def _setup(self, array: np.ndarray, requires_grad: builtins.bool = False) -> None:
+        """Fill every slot (used by ``__init__`` and by subclasses such as ``Parameter``)."""
+        self.array = array
+        self._grad = None
         self.grad_fn = None
-        self.requires_grad = False
+        self._vc = None       # [version], created on first need and shared with views
+        self._view = None     # ViewInfo when this tensor is a view of another tensor
+        self._hooks = None    # gradient hooks of a leaf
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    def _wrap(cls, array: np.ndarray, requires_grad: builtins.bool = False) -> Tensor:
         """Wrap an existing ndarray without copying or converting it (framework use)."""
         t = Tensor.__new__(Tensor)
         t.array = array
-        t.requires_grad = requires_grad
-        t.grad = None
+        t._requires_grad = requires_grad
+        t._grad = None
         t.grad_fn = None
+        t._vc = None
+        t._view = None
+        t._hooks = None
         return t
+
+    # ------------------------------------------------------------------ autograd state
+    @property
+    def requires_grad(self) -> builtins.bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: builtins.bool) -> None:
+        self.requires_grad_(value)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by ``backward`` (None until the first backward)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(value).__name__}")
+            if value.array.shape != self.array.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: grad has shape "
+                                   f"{tuple(value.array.shape)}, tensor has shape "
+                                   f"{tuple(self.array.shape)}")
+            if value.array.dtype != self.array.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: grad is "
+                                   f"{dtypes.dtype_name(value.array.dtype)}, tensor is "
+                                   f"{dtypes.dtype_name(self.array.dtype)}")
+        self._grad = value
+
+    def _version_counter(self) -> list[int]:
+        """The counter shared with this tensor's views, created on first need."""
+        if self._vc is None:
+            self._vc = [0]
+        return self._vc
+
+    def _increment_version(self) -> None:
+        """Record an in-place write to the memory (optimizers call this after an update)."""
+        if self._vc is None:
+            self._vc = [1]
+        else:
+            self._vc[0] += 1
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -104,6 +188,11 @@ class Tensor(TensorMethods):
     @property
     def device(self) -> str:
         return "cpu"
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has had (PyTorch's ``_version``)."""
+        return 0 if self._vc is None else self._vc[0]
 
     @property
     def is_leaf(self) -> bool:
@@ -221,11 +310,16 @@ class Tensor(TensorMethods):
         return ops.elementwise.clone(self)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.array)
+        """The same memory outside the graph. It shares the version counter, as in PyTorch, so
+        an in-place change through it is still caught by a backward that saved this tensor."""
+        out = Tensor._wrap(self.array)
+        out._vc = self._version_counter()
+        return out
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
-        self.requires_grad = False
+        self._requires_grad = False
+        self._view = None
         return self
 
     def contiguous(self) -> Tensor:
@@ -237,7 +331,7 @@ class Tensor(TensorMethods):
         return self.array if dtype is None else self.array.astype(dtype)
 
     # ------------------------------------------------------------------ Python protocols
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.array.shape[0]
@@ -266,7 +360,7 @@ class Tensor(TensorMethods):
         return builtins.int(self.array.item())
 
     # ------------------------------------------------------------------ autograd
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         if requires_grad and self.array.dtype.kind not in "fc":
             raise RuntimeError(
                 "only Tensors of floating point dtype can require gradients, "
@@ -278,68 +372,104 @@ class Tensor(TensorMethods):
                 "a computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        self.requires_grad = builtins.bool(requires_grad)
+        self._requires_grad = builtins.bool(requires_grad)
         return self
 
     def retain_grad(self) -> None:
-        if not self.requires_grad:
+        if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         engine.retain(self)
 
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``hook(grad)`` whenever a gradient for this tensor is computed.
+
+        The hook may return a new gradient, which replaces the one that flows on (and, for a
+        leaf, the one accumulated into ``.grad``). Returns a handle: ``handle.remove()``.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            return self.grad_fn.register_hook(hook)
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return RemovableHandle(self._hooks, hook)
+
     def backward(
-        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+        self, gradient: Any = None, retain_graph: builtins.bool | None = None,
+        create_graph: builtins.bool = False
     ) -> None:
         engine.backward(self, gradient, builtins.bool(retain_graph), create_graph)
 
     # ------------------------------------------------------------------ in-place updates
     def zero_(self) -> Tensor:
-        _check_inplace(self)
-        self.array[...] = 0
-        return self
+        return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        _check_inplace(self)
-        self.array[...] = value.item() if isinstance(value, Tensor) else value
+        value = value.item() if isinstance(value, Tensor) and not value.requires_grad else value
+        if isinstance(value, Tensor):
+            return self.copy_(value.expand(self.array.shape))
+        check_inplace(self)
+        if _GradState.enabled and self._requires_grad:
+            fill = Tensor._wrap(np.asarray(value, dtype=self.array.dtype))
+            return write_inplace(self, ops.elementwise.Copy.apply(
+                self._alias(), fill, shape=self.array.shape, dtype=self.array.dtype))
+        self.array[...] = value
+        self._increment_version()
         return self
 
     def copy_(self, src: Any) -> Tensor:
-        _check_inplace(self)
+        """Copy ``src`` (broadcast, cast to this dtype) into this tensor's memory.
+
+        Differentiable in ``src``, as in PyTorch: the gradient reaching this tensor flows to
+        ``src`` (summed over broadcast dimensions), and none to the values overwritten.
+        """
+        check_inplace(self)
+        src_rg = isinstance(src, Tensor) and src._requires_grad
+        if _GradState.enabled and (self._requires_grad or src_rg):
+            if not isinstance(src, Tensor):
+                src = Tensor._wrap(np.asarray(src))
+            return write_inplace(self, ops.elementwise.Copy.apply(
+                self._alias(), src, shape=self.array.shape, dtype=self.array.dtype))
         np.copyto(self.array, src.array if isinstance(src, Tensor) else src, casting="unsafe")
+        self._increment_version()
         return self
 
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        _check_inplace(self)
-        self.array[...] = random.generator().uniform(a, b, self.array.shape)
-        return self
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
+        return self._fill_random(random.generator().uniform(a, b, self.array.shape))
 
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        _check_inplace(self)
-        self.array[...] = random.generator().normal(mean, std, self.array.shape)
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> Tensor:
+        return self._fill_random(random.generator().normal(mean, std, self.array.shape))
+
+    def _fill_random(self, values: np.ndarray) -> Tensor:
+        check_inplace(self)
+        with no_grad():
+            self.array[...] = values
+        self._increment_version()
+        if _GradState.enabled and self.grad_fn is not None:
+            self.grad_fn = None  # new values depend on nothing recorded: PyTorch detaches too
+            self._requires_grad = True
         return self
 
     def _inplace(self, op: Any, other: Any, ufunc: Any) -> Tensor:
-        """In-place ``op``: mutate the array when no graph is recorded, else rebind history."""
-        _check_inplace(self)
-        other_rg = isinstance(other, Tensor) and other.requires_grad
-        if _GradState.enabled and (self.requires_grad or other_rg):
-            return self._rebind(op(self._alias(), other))
+        """In-place ``op``: a ufunc into the memory when no graph is recorded, else the op
+        recorded out of place and written back (``write_inplace``)."""
+        check_inplace(self)
+        other_rg = isinstance(other, Tensor) and other._requires_grad
+        if _GradState.enabled and (self._requires_grad or other_rg):
+            return write_inplace(self, op(self._alias(), other))
         ufunc(self.array, other.array if isinstance(other, Tensor) else other,
               out=self.array, casting="unsafe")
+        self._increment_version()
         return self
 
     def _alias(self) -> Tensor:
-        """A new Tensor object for this one's current array and history (used before an
-        in-place op is recorded out of place, so the new node points at the old values)."""
-        old = Tensor._wrap(self.array, self.requires_grad)
+        """A new Tensor object for this one's current memory and history, the input of an
+        in-place op recorded out of place (so the new node points at the old history)."""
+        old = Tensor._wrap(self.array, self._requires_grad)
         old.grad_fn = self.grad_fn
+        old._vc = self._version_counter()
         return old
-
-    def _rebind(self, out: Tensor) -> Tensor:
-        """Make ``self`` the result ``out`` of an op recorded in place of an in-place update."""
-        self.array = out.array.astype(self.array.dtype, copy=False)
-        self.grad_fn = out.grad_fn
-        self.requires_grad = out.requires_grad
-        return self
 
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         if alpha != 1:
@@ -363,29 +493,38 @@ class Tensor(TensorMethods):
     __itruediv__ = div_
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        _check_inplace(self)
-        if _GradState.enabled and self.requires_grad:
-            return self._rebind(ops.elementwise.clamp(self._alias(), min, max))
+        check_inplace(self)
+        if _GradState.enabled and self._requires_grad:
+            return write_inplace(self, ops.elementwise.clamp(self._alias(), min, max))
         np.clip(self.array, min, max, out=self.array)
+        self._increment_version()
         return self
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
-        _check_inplace(self)
-        value_rg = isinstance(value, Tensor) and value.requires_grad
-        if _GradState.enabled and (self.requires_grad or value_rg):
-            return self._rebind(ops.elementwise.masked_fill(self._alias(), mask, value))
+        check_inplace(self)
+        value_rg = isinstance(value, Tensor) and value._requires_grad
+        if _GradState.enabled and (self._requires_grad or value_rg):
+            return write_inplace(self, ops.elementwise.masked_fill(self._alias(), mask, value))
         m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
         fill = value.array if isinstance(value, Tensor) else value
         self.array[np.broadcast_to(m, self.array.shape)] = fill
+        self._increment_version()
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        _check_inplace(self)
-        ops.indexing.setitem(self, index, value)
+        check_inplace(self)
+        value_rg = isinstance(value, Tensor) and value._requires_grad
+        if _GradState.enabled and (self._requires_grad or value_rg):
+            if isinstance(value, Tensor) and value.array.dtype != self.array.dtype:
+                value = value.to(self.array.dtype)
+            write_inplace(self, ops.indexing.index_put(self._alias(), index, value))
+            return
+        ops.indexing.setitem_array(self.array, index, value)
+        self._increment_version()
 
     # ------------------------------------------------------------------ printing
     def __repr__(self) -> str:
-        return _format(self)
+        return format_tensor(self)
 
     def __format__(self, spec: str) -> str:
         if self.array.ndim == 0 and spec:
@@ -393,46 +532,6 @@ class Tensor(TensorMethods):
         return repr(self)
 
 
-def _format(t: Tensor) -> str:
-    """PyTorch-style ``tensor([...], dtype=..., requires_grad=True)``."""
-    a = t.array
-    prefix = "tensor("
-    opts: dict[str, Any] = {"separator": ", ", "prefix": prefix, "threshold": 1000, "edgeitems": 3}
-    if a.dtype.kind == "f" and a.size:
-        finite = a[np.isfinite(a)]
-        if finite.size and np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8:
-            opts["formatter"] = {"float_kind": lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)}
-        else:
-            opts["precision"] = 4
-            opts["floatmode"] = "fixed"
-    body = np.array2string(a, **opts) if a.size else "[]"
-    extras = []
-    default_dtypes = (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool)
-    if a.size == 0 and a.shape != (0,):
-        extras.append(f"size={tuple(a.shape)}")
-    if a.dtype not in default_dtypes or (a.size == 0 and a.dtype != default_dtypes[0]):
-        extras.append(f"dtype={dtypes.dtype_name(a.dtype)}")
-    if t.grad_fn is not None:
-        extras.append(f"grad_fn={t.grad_fn!r}")
-    elif t.requires_grad:
-        extras.append("requires_grad=True")
-    return prefix + body + "".join(", " + e for e in extras) + ")"
-
-
 def as_tensor_args(values: Sequence[Any]) -> list[Tensor]:
     """Tensors from a sequence of Tensors or array-likes (used by ``cat``/``stack``)."""
     return [v if isinstance(v, Tensor) else Tensor(v) for v in values]
-
-
-# Import order without a cycle: the op modules and the engine import Tensor, so they are loaded
-# here, once it exists (``tinytorch.core`` imports this file first). Loading an op module makes it
-# an attribute of the ``ops`` package, which is how this file and ``TensorMethods`` reach it.
-from tinytorch.core import engine  # noqa: E402
-from tinytorch.core.ops import (  # noqa: E402, F401
-    arithmetic,
-    compare,
-    elementwise,
-    indexing,
-    reduce,
-    shape,
-)

@@ -1,7 +1,8 @@
 """``TensorMethods``: the operators and methods of ``Tensor`` (``a + b``, ``x.sum()``, ``x[i]``).
 
 ``Tensor`` (``tensor.py``) inherits this class, which holds its op surface: arithmetic
-operators, elementwise maths, reductions, shape ops, comparisons and logic, and indexing. Every
+operators, elementwise maths, reductions, shape ops, comparisons and logic, indexing, then
+contractions and scans, ordering, selection and scatter, rounding and non-finite values. Every
 method is a one-line delegation to an op module in ``ops/``, so ``x.exp()`` and
 ``torch.exp(x)`` run the same code; the forward and backward of each op live side by side in
 that module, as a ``Function``. This file only gives them ``torch.Tensor``'s names and argument
@@ -19,9 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-# The op modules import Tensor, which is built on this class, so they cannot be imported at the
-# top of this file. ``tensor.py`` loads them once Tensor exists; each method reaches its module
-# as an attribute of the ``ops`` package (``ops.arithmetic``) when it is called.
 from tinytorch.core import ops
 
 if TYPE_CHECKING:
@@ -370,3 +368,103 @@ class TensorMethods:
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, index: Any) -> Tensor:
         return ops.indexing.getitem(self, index)
+
+    # ------------------------------------------------------------------ contractions and scans
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return ops.linalg.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,
+                alpha: Any = 1) -> Tensor:
+        return ops.linalg.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return ops.scan.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return ops.scan.cumprod(self, dim, dtype=dtype)
+
+    # ------------------------------------------------------------------ ordering
+    def flip(self, *dims: Any) -> Tensor:
+        return ops.reorder.flip(self, *dims)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return ops.reorder.roll(self, shifts, dims)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return ops.sorting.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *,
+                stable: bool = False) -> Tensor:
+        return ops.sorting.argsort(self, dim, descending, stable=stable)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return ops.sorting.topk(self, k, dim, largest, sorted)
+
+    # ------------------------------------------------------------------ selection and scatter
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        return ops.select.index_select(self, dim, index)
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        return ops.select.masked_select(self, mask)
+
+    def take_along_dim(self, indices: Tensor, dim: int | None = None) -> Tensor:
+        return ops.select.take_along_dim(self, indices, dim)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None, *,
+                          output_size: int | None = None) -> Tensor:
+        return ops.select.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        return ops.select.narrow(self, dim, start, length)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return ops.select.nonzero(self, as_tuple=as_tuple)
+
+    def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+                reduce: str | None = None) -> Tensor:
+        return ops.scatter.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Tensor:
+        return ops.scatter.scatter_(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return ops.scatter.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return ops.scatter.scatter_add_(self, dim, index, src)
+
+    # ------------------------------------------------------------------ rounding and accuracy
+    def floor(self) -> Tensor:
+        return ops.rounding.floor(self)
+
+    def ceil(self) -> Tensor:
+        return ops.rounding.ceil(self)
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return ops.rounding.round(self, decimals=decimals)
+
+    def trunc(self) -> Tensor:
+        return ops.rounding.trunc(self)
+
+    def log1p(self) -> Tensor:
+        return ops.transcendental.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return ops.transcendental.expm1(self)
+
+    def atan2(self, other: Tensor) -> Tensor:
+        return ops.transcendental.atan2(self, other)
+
+    def isnan(self) -> Tensor:
+        return ops.nonfinite.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return ops.nonfinite.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return ops.nonfinite.isfinite(self)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
+                   neginf: float | None = None) -> Tensor:
+        return ops.nonfinite.nan_to_num(self, nan, posinf, neginf)

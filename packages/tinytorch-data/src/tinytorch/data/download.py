@@ -15,8 +15,9 @@ size. ``fetch`` turns a resource into a verified local path, in this order:
    bytes;
 3. with ``download=True`` only: the URLs in order, a bounded number of attempts, each with a
    socket timeout. Bytes stream into a temporary file *in the target folder* while being
-   hashed; only a file whose size and SHA-256 match is renamed into place (``os.replace`` is
-   atomic within one file system), so the cache never holds a half-written file.
+   hashed; only a file whose size and SHA-256 match is renamed into place
+   (``tinytorch.core.atomic.atomic_write``, which also follows a symlinked cache file to its
+   target), so the cache never holds a half-written file.
 
 Otherwise the ``RuntimeError`` names the missing file, its URLs, where to put it and its
 checksum, so it can be fetched by hand on another machine.
@@ -29,12 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tinytorch.core.atomic import atomic_write
 from tinytorch.core.progress import progress
 
 ENV_VAR = "TINYTORCH_DATA"
@@ -183,16 +184,24 @@ def _open_url(url: str, timeout: float) -> Any:
     return urllib.request.urlopen(request, timeout=timeout)
 
 
-def _stream(response: BinaryIO, out: BinaryIO, resource: Resource) -> str:
-    """Copy ``response`` into ``out`` with a progress bar; returns the SHA-256 of the bytes."""
+class _Mismatch(Exception):
+    """Downloaded bytes that are not the published file (raised inside ``atomic_write`` so
+    that the temporary file is discarded)."""
+
+
+def _stream(response: BinaryIO, out: BinaryIO, resource: Resource) -> tuple[int, str]:
+    """Copy ``response`` into ``out`` with a progress bar; returns the byte count and the
+    SHA-256 of the bytes."""
     h = hashlib.sha256()
+    size = 0
     with progress(total=resource.size, desc=resource.filename, unit="B",
                   unit_scale=True, leave=False) as bar:
         for chunk in iter(lambda: response.read(CHUNK), b""):
             out.write(chunk)
             h.update(chunk)
+            size += len(chunk)
             bar.update(len(chunk))
-    return h.hexdigest()
+    return size, h.hexdigest()
 
 
 def download_file(resource: Resource, dest: Path, attempts: int = ATTEMPTS,
@@ -206,21 +215,16 @@ def download_file(resource: Resource, dest: Path, attempts: int = ATTEMPTS,
     errors = []
     for attempt in range(1, attempts + 1):
         for url in resource.urls:
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
             try:
-                with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as response:
-                    digest = _stream(response, out, resource)
-                size = os.path.getsize(tmp)
-                if size != resource.size or digest != resource.sha256:
-                    errors.append(f"attempt {attempt}, {url}: got {size:,} bytes with SHA-256 "
-                                  f"{digest}, expected {resource.size:,} bytes with "
-                                  f"{resource.sha256}")
-                    continue
-                os.replace(tmp, dest)
+                with atomic_write(dest) as out, _open_url(url, timeout) as response:
+                    size, digest = _stream(response, out, resource)
+                    if size != resource.size or digest != resource.sha256:
+                        raise _Mismatch(f"attempt {attempt}, {url}: got {size:,} bytes with "
+                                        f"SHA-256 {digest}, expected {resource.size:,} bytes "
+                                        f"with {resource.sha256}")
                 return dest
+            except _Mismatch as e:
+                errors.append(str(e))
             except OSError as e:  # URLError, HTTPError, timeouts and disk errors are OSErrors
                 errors.append(f"attempt {attempt}, {url}: {e}")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
     raise RuntimeError(missing_message(resource, dest.parent.parent, True, errors))

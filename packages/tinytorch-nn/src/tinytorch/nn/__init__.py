@@ -14,19 +14,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from tinytorch.core import tiers
 from tinytorch.nn import functional, init, utils
-from tinytorch.nn._lazy import from_arch
+from tinytorch.nn._lazy import from_tier
 from tinytorch.nn.activation import (
+    ELU,
     GELU,
+    Hardtanh,
     LeakyReLU,
     LogSoftmax,
+    Mish,
+    PReLU,
     ReLU,
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Tanh,
 )
-from tinytorch.nn.container import ModuleDict, ModuleList, Sequential
+from tinytorch.nn.container import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from tinytorch.nn.dropout import Dropout
 from tinytorch.nn.flatten import Flatten, Unflatten
 from tinytorch.nn.linear import Identity, Linear
@@ -35,32 +47,34 @@ from tinytorch.nn.loss import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     HuberLoss,
+    KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
 )
 from tinytorch.nn.module import Module
 from tinytorch.nn.normalization import LayerNorm, RMSNorm
 from tinytorch.nn.parameter import Parameter
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten",
-    "Unflatten", "Linear", "Dropout", "LayerNorm", "RMSNorm",
+    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList",
+    "ParameterDict", "Identity", "Flatten", "Unflatten", "Linear", "Dropout", "LayerNorm",
+    "RMSNorm",
     "ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-    "MSELoss", "L1Loss", "HuberLoss", "CrossEntropyLoss", "NLLLoss", "BCELoss",
-    "BCEWithLogitsLoss",
+    "ELU", "Softplus", "Hardtanh", "Mish", "PReLU",
+    "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "KLDivLoss", "CrossEntropyLoss",
+    "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "functional", "init", "utils",
 ]
 
-ARCH_LAYERS = (
-    "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
-    "Dropout2d", "Embedding", "MultiheadAttention", "TransformerBlock",
-)
+# names another tier adds here, from the tier table: name -> (defining module, distribution)
+ARCH_LAYERS = tiers.lazy_names("tinytorch.nn")
 
 
 def __getattr__(name: str) -> Any:
     if name in ARCH_LAYERS:
-        return from_arch(__name__, "tinytorch.arch", name)
+        return from_tier(__name__, name, *ARCH_LAYERS[name])
     raise AttributeError(f"module '{__name__}' has no attribute '{name}'")
 
 

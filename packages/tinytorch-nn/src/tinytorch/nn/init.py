@@ -8,6 +8,8 @@ Cost: O(numel) time, and one temporary array of ``numel`` float64 numbers from t
 The scaled schemes keep the variance of activations roughly constant from layer to layer:
 Xavier/Glorot uses ``Var(w) = gain² · 2 / (fan_in + fan_out)``, Kaiming/He uses
 ``Var(w) = gain² / fan`` with ``fan`` = fan_in (forward pass) or fan_out (backward pass).
+``orthogonal_`` instead makes the weight an exact isometry (all singular values ``gain``), at
+the cost of one QR factorisation: O(r·c·min(r, c)) FLOPs for an (r, c) matrix.
 """
 
 from __future__ import annotations
@@ -163,3 +165,31 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         out[filled:filled + keep.size] = keep
         filled += keep.size
     return _fill(tensor, out.reshape(tensor.shape))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1, generator: Generator | None = None) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix scaled by ``gain`` (Saxe et al., 2013).
+
+    ``tensor`` is viewed as (rows, cols) = (shape[0], numel / shape[0]). Draw a normal matrix,
+    take Q of its QR factorisation (of the transpose when rows < cols, so Q is as large as
+    possible) and flip each column of Q by the sign of R's diagonal: without that flip the
+    distribution depends on the QR routine's sign convention; with it, Q is uniform (Haar)
+    over the orthogonal matrices. The rows (rows <= cols) or columns are then orthonormal.
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"nn.init expects a Tensor, got {type(tensor).__name__}")
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    if tensor.array.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.array.size // rows
+    a = _rng(generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        a = a.T                                   # (cols, rows): tall, so Q has rows columns
+    q, r = np.linalg.qr(a)                        # a: (m, k) -> q: (m, k), r: (k, k)
+    q *= np.sign(np.diag(r))                      # column j times sign(r_jj)
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (gain * q).reshape(tensor.shape))

@@ -1,5 +1,5 @@
-"""Loss modules: ``MSELoss``, ``L1Loss``, ``HuberLoss``, ``CrossEntropyLoss``, ``NLLLoss``,
-``BCELoss``, ``BCEWithLogitsLoss``.
+"""Loss modules: ``MSELoss``, ``L1Loss``, ``HuberLoss``, ``SmoothL1Loss``, ``KLDivLoss``,
+``CrossEntropyLoss``, ``NLLLoss``, ``BCELoss``, ``BCEWithLogitsLoss``.
 
 Systems view: no learnable parameters (a class ``weight`` or ``pos_weight`` is a buffer, so it
 is saved in ``state_dict`` as in PyTorch). Each call is one fused op from
@@ -17,8 +17,10 @@ from tinytorch.nn.functional.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     huber_loss,
+    kl_div,
     l1_loss,
     mse_loss,
+    smooth_l1_loss,
 )
 from tinytorch.nn.module import Module
 
@@ -114,3 +116,32 @@ class BCEWithLogitsLoss(_Loss):
         return binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                       reduction=self.reduction,
                                                       pos_weight=self.pos_weight)
+
+
+class SmoothL1Loss(_Loss):
+    """Quadratic below ``beta`` (divided by ``beta``), linear above: ``HuberLoss / beta``;
+    (*) and (*) -> () or (*)."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of log-probabilities ``input`` from ``target`` (probabilities, or
+    log-probabilities with ``log_target=True``); ``reduction`` may also be ``'batchmean'``."""
+
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean", log_target: bool = False) -> None:
+        batchmean = reduction == "batchmean" and size_average is None and reduce is None
+        super().__init__(size_average, reduce, "sum" if batchmean else reduction)
+        if batchmean:                      # KL's own reduction, beside none | mean | sum
+            self.reduction = reduction
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

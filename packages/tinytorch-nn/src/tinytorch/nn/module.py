@@ -9,10 +9,16 @@ that shares memory with the model, so saving costs no copy until serialization) 
 A model's memory is the sum over ``parameters()`` and ``buffers()`` of ``numel * itemsize``;
 ``num_parameters()`` reports the element count. Calling a module costs one Python call plus
 its ``forward``; hooks add nothing unless registered.
+
+Hooks, as in PyTorch: forward pre-hooks may replace the arguments, forward hooks the output,
+full backward pre-hooks ``grad_output`` and full backward hooks ``grad_input`` (the
+gradient graph machinery is in ``hooks.py``). Each ``register_*`` returns a
+``RemovableHandle``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -20,8 +26,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinytorch.core import dtypes
+from tinytorch.core.grad_mode import is_grad_enabled
 from tinytorch.core.tensor import Tensor
-from tinytorch.nn.hooks import RemovableHandle
+from tinytorch.nn.hooks import BackwardHook, RemovableHandle
 from tinytorch.nn.parameter import Parameter
 
 
@@ -60,7 +67,12 @@ class Module:
         d["_non_persistent_buffers_set"] = set()
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
+        d["_forward_hooks_with_kwargs"] = {}
+        d["_forward_hooks_always_called"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = {}
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -68,30 +80,105 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        d = self.__dict__
+        if not (d["_forward_pre_hooks"] or d["_forward_hooks"] or d["_backward_hooks"]
+                or d["_backward_pre_hooks"]):
             return self.forward(*args, **kwargs)
-        for hook in list(self._forward_pre_hooks.values()):
-            new_args = hook(self, args)
-            if new_args is not None:
-                args = new_args if isinstance(new_args, tuple) else (new_args,)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            new_out = hook(self, args, out)
-            if new_out is not None:
-                out = new_out
+        return self._call_with_hooks(args, kwargs)
+
+    def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
+            backward_hook = BackwardHook(self, list(self._backward_hooks.values()),
+                                         list(self._backward_pre_hooks.values()))
+            args = backward_hook.setup_input(args)
+        out = None
+        called: set[int] = set()
+        try:
+            out = self.forward(*args, **kwargs)
+            for hook_id, hook in list(self._forward_hooks.items()):
+                called.add(hook_id)
+                new_out = self._run_forward_hook(hook_id, hook, args, kwargs, out)
+                if new_out is not None:
+                    out = new_out
+        except Exception:
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        self._run_forward_hook(hook_id, hook, args, kwargs, out)
+                    except Exception as e:
+                        warnings.warn("forward hook with ``always_call=True`` raised an "
+                                      "exception that was silenced as another error was "
+                                      f"raised in forward: {e}", stacklevel=2)
+            raise
+        if backward_hook is not None:
+            out = backward_hook.setup_output(out)
         return out
 
-    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
-        """``hook(module, args) -> None | new_args`` runs before every ``forward``."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    def _run_forward_hook(self, hook_id: int, hook: Callable[..., Any], args: tuple[Any, ...],
+                          kwargs: dict[str, Any], out: Any) -> Any:
+        if hook_id in self._forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, out)
+        return hook(self, args, out)
+
+    @staticmethod
+    def _register(registry: OrderedDict[int, Any], hook: Callable[..., Any], prepend: bool,
+                  flags: list[dict[int, Any]]) -> RemovableHandle:
+        """File ``hook`` under a new id (first if ``prepend``), and in each flag dict."""
+        handle = RemovableHandle(registry, extra_dict=flags)
+        registry[handle.id] = hook
+        if prepend:
+            registry.move_to_end(handle.id, last=False)
+        for flag in flags:
+            flag[handle.id] = True
         return handle
 
-    def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
-        """``hook(module, args, output) -> None | new_output`` runs after every ``forward``."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args) -> None | new_args`` runs before every ``forward``; with
+        ``with_kwargs``, ``hook(module, args, kwargs) -> None | (new_args, new_kwargs)``."""
+        flags = [self._forward_pre_hooks_with_kwargs] if with_kwargs else []
+        return self._register(self._forward_pre_hooks, hook, prepend, flags)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output) -> None | new_output`` runs after every ``forward``
+        (``hook(module, args, kwargs, output)`` with ``with_kwargs``). ``always_call`` runs it
+        even when ``forward`` raised (with ``output=None``)."""
+        flags = ([self._forward_hooks_with_kwargs] if with_kwargs else []) + (
+            [self._forward_hooks_always_called] if always_call else [])
+        return self._register(self._forward_hooks, hook, prepend, flags)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any],
+                                        prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output) -> None | new_grad_output`` runs when the gradients
+        with respect to the module's outputs are known, before they flow into the module."""
+        return self._register(self._backward_pre_hooks, hook, prepend, [])
+
+    def register_full_backward_hook(self, hook: Callable[..., Any],
+                                    prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output) -> None | new_grad_input`` runs when the
+        gradients with respect to the module's inputs are computed.
+
+        ``grad_input`` has one entry per positional argument, ``grad_output`` one per output
+        (``None`` where there is no Tensor or no gradient). A returned ``grad_input`` replaces
+        the gradients sent on to the inputs. When no input requires grad the hook runs with
+        ``grad_input`` all None as soon as ``grad_output`` is known, as in PyTorch.
+        """
+        return self._register(self._backward_hooks, hook, prepend, [])
 
     # ------------------------------------------------------------------ registration
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -372,7 +459,7 @@ class Module:
         return self._apply_dtype(dtypes.float16)
 
     # ------------------------------------------------------------------ state dict
-    def state_dict(self, *, destination: dict[str, Any] | None = None, prefix: str = "",
+    def state_dict(self, *, destination: OrderedDict[str, Tensor] | None = None, prefix: str = "",
                    keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name, sharing memory with the model."""
         if destination is None:

@@ -28,12 +28,7 @@ class Parameter(Tensor):
             array = data.array
         else:
             array = _as_array(data)
-        self.array = array
-        self.grad = None
-        self.grad_fn = None
-        self.requires_grad = False
-        if requires_grad:
-            self.requires_grad_(True)
+        self._setup(array, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -81,3 +81,4 @@ class Adagrad(Optimizer):
             np.divide(g, tmp, out=tmp)
             np.multiply(tmp, lr / (1 + (step - 1) * lr_decay), out=tmp)
             np.subtract(x, tmp, out=x)
+            p._increment_version()   # backward of a graph that saved p now raises

@@ -103,3 +103,4 @@ class Adam(Optimizer):
             np.divide(m, tmp, out=tmp)
             np.multiply(tmp, lr * root_bc2 / (1 - beta1**step), out=tmp)
             np.subtract(x, tmp, out=x)
+            p._increment_version()   # backward of a graph that saved p now raises

@@ -10,6 +10,10 @@ Most schedulers here update the current ``lr`` multiplicatively from the previou
 and it reproduces PyTorch's values exactly. ``step(epoch)`` (deprecated, as in PyTorch) jumps to
 an epoch with the closed form.
 
+``ReduceLROnPlateau`` (``plateau.py``) is driven by a metric instead of the epoch count, and
+``CosineAnnealingWarmRestarts`` (``warm_restarts.py``) restarts its cosine every ``T_0·T_mult^k``
+epochs; ``OneCycleLR`` is in ``one_cycle.py``.
+
 Systems view: a step costs a few Python float operations per parameter group; state is a
 handful of numbers (``state_dict()`` holds every attribute except the optimizer).
 """
@@ -25,11 +29,13 @@ from typing import Any
 
 from tinytorch.optim.one_cycle import OneCycleLR
 from tinytorch.optim.optimizer import Optimizer
+from tinytorch.optim.plateau import ReduceLROnPlateau
 from tinytorch.optim.scheduler import LRScheduler
+from tinytorch.optim.warm_restarts import CosineAnnealingWarmRestarts
 
 __all__ = [
     "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
-    "LinearLR", "OneCycleLR", "SequentialLR",
+    "LinearLR", "OneCycleLR", "SequentialLR", "ReduceLROnPlateau", "CosineAnnealingWarmRestarts",
 ]
 
 

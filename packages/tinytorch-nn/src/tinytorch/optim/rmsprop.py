@@ -97,3 +97,4 @@ class RMSprop(Optimizer):
             else:
                 np.multiply(tmp, lr, out=tmp)
             np.subtract(x, tmp, out=x)
+            p._increment_version()   # backward of a graph that saved p now raises

@@ -75,3 +75,4 @@ class SGD(Optimizer):
                     d = buf
             np.multiply(d, lr, out=tmp)
             np.subtract(x, tmp, out=x)
+            p._increment_version()   # backward of a graph that saved p now raises

@@ -12,13 +12,15 @@ tensors meeting floats) ``_promote`` converts the operands first.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
-from tinytorch.core.function import Function
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.function import Function, is_tensor, wrap
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
 
 
 def _float_kind(x: Any) -> Any:
@@ -40,6 +42,8 @@ def _promote(a: Any, b: Any) -> tuple[Any, Any]:
         if tb is np.ndarray:
             if a.dtype is b.dtype:
                 return a, b
+            if (a.ndim == 0) != (b.ndim == 0):
+                return _zero_dim_follows(a, b)
         elif tb is int or (tb is float and a.dtype.kind == "f"):
             return a, b
     if isinstance(a, np.generic):
@@ -55,6 +59,18 @@ def _promote(a: Any, b: Any) -> tuple[Any, Any]:
         if f is not None:
             b = b.astype(f)
     return a, b
+
+
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2}
+
+
+def _zero_dim_follows(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 0-d tensor meeting a dimensioned one takes its dtype unless its own category (bool <
+    integer < float) is higher: ``float32 (3,) + float64 0-d`` stays float32, as in PyTorch."""
+    zero, dim = (a, b) if a.ndim == 0 else (b, a)
+    if _CATEGORY[zero.dtype.kind] <= _CATEGORY[dim.dtype.kind]:
+        zero = zero.astype(dim.dtype)
+    return (zero, dim) if a.ndim == 0 else (dim, zero)
 
 
 def _true_div_operands(a: Any, b: Any) -> tuple[Any, Any]:
@@ -92,7 +108,8 @@ class Mul(Function):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         a, b = _promote(a, b)
-        ctx.saved_tensors = (a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return np.multiply(a, b)
 
     @staticmethod
@@ -106,7 +123,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         a, b = _true_div_operands(a, b)
-        ctx.saved_tensors = (a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return np.true_divide(a, b)
 
     @staticmethod
@@ -125,7 +142,7 @@ class Pow(Function):
     def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
         a, b = _promote(a, b)
         out = np.power(a, b)
-        ctx.saved_tensors = (a, b, out)
+        ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
@@ -163,52 +180,43 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # a: (..., M, K) @ b: (..., K, N) -> (..., M, N); 1-D operands gain and lose a unit axis
-        ctx.saved_tensors = (a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.a_shape, ctx.b_shape = a.shape, b.shape
         return np.matmul(a, b)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        a, b = ctx.saved_tensors
+        a, b = ctx.saved_tensors            # a is kept only when b needs a gradient, and back
         need_a, need_b = ctx.needs_input_grad
-        a2 = a[None, :] if a.ndim == 1 else a          # (M=1, K)
-        b2 = b[:, None] if b.ndim == 1 else b          # (K, N=1)
+        a_1d, b_1d = len(ctx.a_shape) == 1, len(ctx.b_shape) == 1
         g = grad
         if not (g.flags.c_contiguous or g.flags.f_contiguous):
             # a broadcast gradient (e.g. from sum(): all strides 0) cannot go to BLAS; copy it
             # once here rather than letting both products take NumPy's slow generic path
             g = np.ascontiguousarray(g)
-        if b.ndim == 1:
+        if b_1d:
             g = np.expand_dims(g, -1)                   # (..., M) -> (..., M, 1)
-        if a.ndim == 1:
+        if a_1d:
             g = np.expand_dims(g, -2)                   # (..., N) -> (..., 1, N)
         ga = gb = None
         if need_a:
+            b2 = b[:, None] if b_1d else b               # (K, N=1)
             ga = np.matmul(g, np.swapaxes(b2, -1, -2))   # (..., M, N) @ (..., N, K)
-            if a.ndim == 1:
-                ga = ga.reshape(-1, a.shape[0]).sum(0) if ga.ndim > 2 else ga[0]
-            elif ga.shape != a.shape:
-                ga = _sum_to(ga, a.shape)
+            if a_1d:
+                ga = ga.reshape(-1, ctx.a_shape[0]).sum(0) if ga.ndim > 2 else ga[0]
         if need_b:
-            if a2.ndim > 2 and b2.ndim == 2:
+            a2 = a[None, :] if a_1d else a               # (M=1, K)
+            if a2.ndim > 2 and not b_1d and len(ctx.b_shape) == 2:
                 # a batched (B..., M, K) against a shared 2-D b (a Linear layer on a sequence):
                 # fold the batch into the rows and do one (K, B·M) @ (B·M, N) GEMM
                 k = a2.shape[-1]
                 gb = a2.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
             else:
                 gb = np.matmul(np.swapaxes(a2, -1, -2), g)   # (..., K, M) @ (..., M, N)
-            if b.ndim == 1:
-                gb = gb.reshape(-1, b.shape[0]).sum(0) if gb.ndim > 2 else gb[:, 0]
-            elif gb.shape != b.shape:
-                gb = _sum_to(gb, b.shape)
+            if b_1d:
+                gb = gb.reshape(-1, ctx.b_shape[0]).sum(0) if gb.ndim > 2 else gb[:, 0]
         return ga, gb
-
-
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    extra = g.ndim - len(shape)
-    if extra:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else g
 
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
@@ -233,14 +241,14 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     """True division; ``rounding_mode`` 'floor' or 'trunc' gives a non-differentiable result."""
     if rounding_mode is None:
         return Div.apply(input, other)
-    a = input.array if isinstance(input, Tensor) else input
-    b = other.array if isinstance(other, Tensor) else other
+    a = input.array if is_tensor(input) else input
+    b = other.array if is_tensor(other) else other
     if rounding_mode == "floor":
-        return Tensor._wrap(np.asarray(np.floor_divide(a, b)))
+        return wrap(np.asarray(np.floor_divide(a, b)))
     if rounding_mode == "trunc":
         q = np.trunc(np.true_divide(a, b))
         res = np.asarray(q).astype(np.result_type(a, b), copy=False)
-        return Tensor._wrap(res)
+        return wrap(res)
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
                      f"but found '{rounding_mode}'")
 
@@ -250,9 +258,9 @@ def floor_divide(input: Any, other: Any) -> Tensor:
 
 
 def remainder(input: Any, other: Any) -> Tensor:
-    a = input.array if isinstance(input, Tensor) else input
-    b = other.array if isinstance(other, Tensor) else other
-    return Tensor._wrap(np.asarray(np.remainder(a, b)))
+    a = input.array if is_tensor(input) else input
+    b = other.array if is_tensor(other) else other
+    return wrap(np.asarray(np.remainder(a, b)))
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
@@ -265,8 +273,8 @@ def neg(input: Tensor) -> Tensor:
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting; 0-d operands are an error."""
-    a = input.array if isinstance(input, Tensor) else np.asarray(input)
-    b = other.array if isinstance(other, Tensor) else np.asarray(other)
+    a = input.array if is_tensor(input) else np.asarray(input)
+    b = other.array if is_tensor(other) else np.asarray(other)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError("both arguments to matmul need to be at least 1D, "
                            f"but they are {a.ndim}D and {b.ndim}D")

@@ -10,20 +10,23 @@ losses index log-probabilities directly instead of building one-hot targets.
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.function import is_tensor, wrap
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
 
 
 def _arr(x: Any) -> Any:
-    return x.array if isinstance(x, Tensor) else x
+    return x.array if is_tensor(x) else x
 
 
 def _compare(ufunc: Any, input: Any, other: Any) -> Tensor:
-    return Tensor._wrap(np.asarray(ufunc(_arr(input), _arr(other))))
+    return wrap(np.asarray(ufunc(_arr(input), _arr(other))))
 
 
 def eq(input: Tensor, other: Any) -> Tensor:
@@ -59,7 +62,7 @@ def ge(input: Tensor, other: Any) -> Tensor:
 def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
             equal_nan: bool = False) -> Tensor:
     """``|input - other| <= atol + rtol * |other|`` elementwise (bool)."""
-    return Tensor._wrap(np.asarray(np.isclose(_arr(input), _arr(other), rtol=rtol, atol=atol,
+    return wrap(np.asarray(np.isclose(_arr(input), _arr(other), rtol=rtol, atol=atol,
                                               equal_nan=equal_nan)))
 
 
@@ -78,7 +81,7 @@ def equal(input: Tensor, other: Tensor) -> builtins.bool:
 
 def logical_not(input: Tensor) -> Tensor:
     """Elementwise ``not`` (bool)."""
-    return Tensor._wrap(np.asarray(np.logical_not(_arr(input))))
+    return wrap(np.asarray(np.logical_not(_arr(input))))
 
 
 def logical_and(input: Tensor, other: Any) -> Tensor:
@@ -103,7 +106,7 @@ def _bitwise(ufunc: Any, name: str, *operands: Any) -> Tensor:
         if a.dtype.kind not in "biu":
             raise TypeError(f"{name} is only supported for integer and bool tensors, got "
                             f"{dtypes.dtype_name(a.dtype)}")
-    return Tensor._wrap(np.asarray(ufunc(*[_arr(x) for x in operands])))
+    return wrap(np.asarray(ufunc(*[_arr(x) for x in operands])))
 
 
 def bitwise_not(input: Tensor) -> Tensor:
@@ -146,4 +149,4 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                            f"got {int(idx.max())}.")
     out = np.zeros(idx.shape + (num_classes,), np.int64)
     np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
-    return Tensor._wrap(out)
+    return wrap(out)

@@ -15,13 +15,15 @@ never promote a float32 tensor to float64.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
-from tinytorch.core.function import Function
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.function import Function, is_tensor, wrap
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
 
 
 def _floating(a: np.ndarray) -> np.ndarray:
@@ -30,7 +32,7 @@ def _floating(a: np.ndarray) -> np.ndarray:
 
 
 def _arr(x: Any) -> Any:
-    return x.array if isinstance(x, Tensor) else x
+    return x.array if is_tensor(x) else x
 
 
 def _category(x: Any) -> int:
@@ -43,13 +45,17 @@ def _category(x: Any) -> int:
 def result_type(*operands: Any) -> np.dtype:
     """The dtype PyTorch gives an op on these operands (Tensors, arrays or Python scalars).
 
-    Arrays of the highest category decide; a Python scalar of a higher category than every
-    array yields that category's default (float32 for floats, int64 for ints).
+    Arrays of the highest category decide, dimensioned ones before 0-d ones (a float64 0-d
+    tensor does not make a float32 tensor float64); a Python scalar of a higher category than
+    every array yields that category's default (float32 for floats, int64 for ints).
     """
     vals = [_arr(x) for x in operands]
     arrays = [v for v in vals if isinstance(v, np.ndarray)]
     top = max(_category(v) for v in vals)
     same = [a for a in arrays if _category(a) == top]
+    dimensioned = [a for a in same if a.ndim > 0]   # they outrank 0-d tensors of one category
+    if dimensioned:
+        return np.result_type(*dimensioned)
     if same:
         return np.result_type(*same)
     return [dtypes.bool, dtypes.int64, dtypes.get_default_dtype()][top]
@@ -59,7 +65,7 @@ def result_type(*operands: Any) -> np.dtype:
 class Abs(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
-        ctx.saved_tensors = (a,)
+        ctx.save_for_backward(a)
         return np.abs(a)
 
     @staticmethod
@@ -72,7 +78,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         out = np.exp(_floating(a))
-        ctx.saved_tensors = (out,)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -85,7 +91,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         a = _floating(a)
-        ctx.saved_tensors = (a,)
+        ctx.save_for_backward(a)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(a)
 
@@ -101,7 +107,7 @@ class Sqrt(Function):
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             out = np.sqrt(_floating(a))
-        ctx.saved_tensors = (out,)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -116,7 +122,7 @@ class Rsqrt(Function):
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             out = 1 / np.sqrt(_floating(a))
-        ctx.saved_tensors = (out,)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -129,7 +135,7 @@ class Sin(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         a = _floating(a)
-        ctx.saved_tensors = (a,)
+        ctx.save_for_backward(a)
         return np.sin(a)
 
     @staticmethod
@@ -142,7 +148,7 @@ class Cos(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         a = _floating(a)
-        ctx.saved_tensors = (a,)
+        ctx.save_for_backward(a)
         return np.cos(a)
 
     @staticmethod
@@ -155,7 +161,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         out = np.tanh(_floating(a))
-        ctx.saved_tensors = (out,)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -175,7 +181,7 @@ class Sigmoid(Function):
             np.exp(out, out=out)
         out += 1
         np.reciprocal(out, out=out)
-        ctx.saved_tensors = (out,)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -188,7 +194,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray) -> np.ndarray:
         out = np.maximum(a, 0)
-        ctx.saved_tensors = (out,)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -216,7 +222,7 @@ class Clamp(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
         # a: (...), lo/hi: broadcastable -> broadcast shape
-        ctx.saved_tensors = (a, lo, hi)
+        ctx.save_for_backward(a, lo, hi)
         out = a if lo is None else np.maximum(a, lo)
         return out if hi is None else np.minimum(out, hi)
 
@@ -243,7 +249,7 @@ class _Extremum(Function):
 
     @classmethod
     def forward(cls, ctx: Function, a: Any, b: Any) -> np.ndarray:
-        ctx.saved_tensors = (a, b)
+        ctx.save_for_backward(a, b)
         return cls.pick(a, b)
 
     @classmethod
@@ -270,7 +276,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx: Function, cond: np.ndarray, x: Any, y: Any, *, dtype: np.dtype) -> np.ndarray:
         # cond, x, y: broadcastable -> broadcast shape
-        ctx.saved_tensors = (cond,)
+        ctx.save_for_backward(cond)
         if isinstance(x, np.ndarray) and x.dtype != dtype:
             x = x.astype(dtype)
         if isinstance(y, np.ndarray) and y.dtype != dtype:
@@ -291,7 +297,7 @@ class MaskedFill(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
         # a: (...), mask: broadcastable to a, value: scalar or 0-d -> a's shape and dtype
-        ctx.saved_tensors = (mask,)
+        ctx.save_for_backward(mask)
         fill = np.asarray(value).astype(a.dtype)
         return np.where(mask, fill, a)
 
@@ -308,13 +314,28 @@ class MaskedFill(Function):
 class Cast(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
-        ctx.saved_tensors = (a.dtype,)
+        ctx.src_dtype = a.dtype
         return a.astype(dtype)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        (src,) = ctx.saved_tensors
+        src = ctx.src_dtype
         return grad.astype(src)
+
+
+class Copy(Function):
+    """``dst.copy_(src)`` recorded: the new values are ``src`` broadcast to ``dst``'s shape and
+    cast to its dtype. The overwritten values get no gradient; ``src`` gets all of it."""
+
+    @staticmethod
+    def forward(ctx: Function, old: np.ndarray, src: np.ndarray, *, shape: tuple[int, ...],
+                dtype: np.dtype) -> np.ndarray:
+        # old: shape, src: broadcastable to shape -> shape, dtype
+        return np.array(np.broadcast_to(src, shape), dtype=dtype)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[None, np.ndarray]:
+        return None, grad  # the engine sums over broadcast dims and casts to src's dtype
 
 
 class Clone(Function):
@@ -408,7 +429,9 @@ def minimum(input: Tensor, other: Any) -> Tensor:
 
 def _promoted(a: Any, b: Any) -> tuple[Any, Any]:
     d = result_type(a, b)
-    return tuple(cast(x, d) if isinstance(x, Tensor) and x.dtype != d else x for x in (a, b))
+    a = cast(a, d) if is_tensor(a) and a.dtype != d else a
+    b = cast(b, d) if is_tensor(b) and b.dtype != d else b
+    return a, b
 
 
 def where(condition: Any, input: Any = None, other: Any = None) -> Any:
@@ -418,7 +441,7 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     """
     cond = np.asarray(_arr(condition))
     if input is None and other is None:
-        return tuple(Tensor._wrap(i.astype(np.int64)) for i in np.nonzero(cond))
+        return tuple(wrap(i.astype(np.int64)) for i in np.nonzero(cond))
     if cond.dtype != np.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {dtypes.dtype_name(cond.dtype)}")
@@ -431,7 +454,7 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
     if m.dtype != np.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{dtypes.dtype_name(m.dtype)}")
-    if isinstance(value, Tensor) and value.ndim != 0:
+    if is_tensor(value) and value.ndim != 0:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.ndim} dimension(s).")
     return MaskedFill.apply(input, m, value)
@@ -443,7 +466,7 @@ def cast(input: Tensor, dtype: Any) -> Tensor:
     if d == input.array.dtype:
         return input
     if d.kind != "f":
-        return Tensor._wrap(input.array.astype(d))
+        return wrap(input.array.astype(d))
     return Cast.apply(input, dtype=d)
 
 

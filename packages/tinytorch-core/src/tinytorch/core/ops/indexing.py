@@ -7,28 +7,29 @@ masks) copies the selected elements; its backward must *accumulate*, because int
 repeat, so it uses ``np.add.at``, which is several times slower than assignment. Bool masks
 cannot repeat, so they keep the fast assignment.
 
-Assignment writes in place when nothing is being recorded (``no_grad``, or no operand requires
-grad). When the graph is recorded, it becomes an out-of-place ``IndexPut`` node and the tensor is
-rebound to the result, so earlier consumers of the old values still get correct gradients.
+Assignment always writes into the tensor's memory (``Tensor.__setitem__``). When the graph is
+recorded, the new values come from an ``IndexPut`` node computed out of place, which becomes the
+tensor's ``grad_fn``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinytorch.core.function import Function
-from tinytorch.core.grad_mode import _GradState
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.function import Function, is_tensor, unwrap
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
 
 
 def _convert_item(item: Any) -> Any:
     """One index element as NumPy understands it (Tensors and lists become arrays)."""
-    if isinstance(item, Tensor):
+    if is_tensor(item):
         item = item.array
     elif isinstance(item, list):
-        item = np.asarray([i.array if isinstance(i, Tensor) else i for i in item])
+        item = np.asarray([i.array if is_tensor(i) else i for i in item])
     if isinstance(item, np.ndarray):
         if item.dtype.kind in "iu":
             return item.astype(np.intp, copy=False)
@@ -53,12 +54,12 @@ class Index(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, index: Any, accumulate: bool) -> np.ndarray:
         # a: (...) -> a[index]: a view for basic indexing, a copy for advanced indexing
-        ctx.saved_tensors = (a.shape, index, accumulate)
+        ctx.shape, ctx.index, ctx.accumulate = a.shape, index, accumulate
         return np.asarray(a[index])
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        shape, index, accumulate = ctx.saved_tensors
+        shape, index, accumulate = ctx.shape, ctx.index, ctx.accumulate
         g = np.zeros(shape, grad.dtype)
         if accumulate:
             np.add.at(g, index, grad)
@@ -73,14 +74,14 @@ class IndexPut(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, value: Any, *, index: Any) -> np.ndarray:
         # a: (...), value: broadcastable to a[index] -> a's shape and dtype
-        ctx.saved_tensors = (index,)
+        ctx.index = index
         out = a.copy()
         out[index] = value
         return out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        (index,) = ctx.saved_tensors
+        index = ctx.index
         need_a, need_v = ctx.needs_input_grad
         ga = gv = None
         if need_a:
@@ -97,18 +98,14 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     return Index.apply(input, index=idx, accumulate=accumulate)
 
 
-def setitem(input: Tensor, index: Any, value: Any) -> None:
-    """``input[index] = value``: in place unless the assignment must be recorded for autograd."""
+def index_put(input: Tensor, index: Any, value: Any) -> Tensor:
+    """A copy of ``input`` with ``value`` written at ``index``, recorded for autograd (the
+    out-of-place half of ``input[index] = value`` while a graph is recorded)."""
     idx, _ = convert_index(index)
-    value_grad = isinstance(value, Tensor) and value.requires_grad
-    if not (_GradState.enabled and (input.requires_grad or value_grad)):
-        input.array[idx] = value.array if isinstance(value, Tensor) else value
-        return
-    if isinstance(value, Tensor) and value.array.dtype != input.array.dtype:
-        value = value.to(input.array.dtype)
-    old = Tensor._wrap(input.array, input.requires_grad)
-    old.grad_fn = input.grad_fn
-    out = IndexPut.apply(old, value, index=idx)
-    input.array = out.array
-    input.grad_fn = out.grad_fn
-    input.requires_grad = True
+    return IndexPut.apply(input, value, index=idx)
+
+
+def setitem_array(array: np.ndarray, index: Any, value: Any) -> None:
+    """``array[index] = value`` in place, for indices and values in any of PyTorch's forms."""
+    idx, _ = convert_index(index)
+    array[idx] = unwrap(value)

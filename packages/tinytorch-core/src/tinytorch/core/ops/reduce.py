@@ -16,19 +16,22 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
-from tinytorch.core.function import Function
+from tinytorch.core.function import Function, is_tensor, wrap
 from tinytorch.core.ops.dims import normalize_dim, reduce_axes
 from tinytorch.core.ops.elementwise import maximum, minimum
 from tinytorch.core.ops.softmax import log_softmax, logsumexp, softmax  # noqa: F401
-from tinytorch.core.tensor import Tensor
 
-max_return = namedtuple("max", ["values", "indices"])
-min_return = namedtuple("min", ["values", "indices"])
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
+
+# named "max" and "min" like torch.return_types.max / .min
+max_return = namedtuple("max", ["values", "indices"])  # type: ignore[name-match]
+min_return = namedtuple("min", ["values", "indices"])  # type: ignore[name-match]
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
@@ -46,12 +49,12 @@ class Sum(Function):
     def forward(ctx: Function, a: np.ndarray, *, axes: tuple[int, ...], keepdim: bool,
                 dtype: Any) -> np.ndarray:
         # a: (...) -> a without `axes` (or with them as size 1 when keepdim)
-        ctx.saved_tensors = (a.shape, axes, keepdim)
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         return np.asarray(a.sum(axis=axes, keepdims=keepdim, dtype=dtype))
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        shape, axes, keepdim = ctx.saved_tensors
+        shape, axes, keepdim = ctx.shape, ctx.axes, ctx.keepdim
         return np.broadcast_to(_expand(grad, axes, keepdim), shape)
 
 
@@ -60,13 +63,13 @@ class Mean(Function):
     def forward(ctx: Function, a: np.ndarray, *, axes: tuple[int, ...],
                 keepdim: bool) -> np.ndarray:
         n = _count(a.shape, axes)
-        ctx.saved_tensors = (a.shape, axes, keepdim, n)
+        ctx.shape, ctx.axes, ctx.keepdim, ctx.n = a.shape, axes, keepdim, n
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.asarray(a.sum(axis=axes, keepdims=keepdim) / n)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        shape, axes, keepdim, n = ctx.saved_tensors
+        shape, axes, keepdim, n = ctx.shape, ctx.axes, ctx.keepdim, ctx.n
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.broadcast_to(_expand(grad, axes, keepdim) / n, shape)
 
@@ -83,12 +86,14 @@ class Var(Function):
             out = np.asarray((d * d).sum(axis=axes, keepdims=keepdim) / denom)
             if sqrt:
                 out = np.sqrt(out)
-        ctx.saved_tensors = (d, out, axes, keepdim, denom, sqrt)
+        ctx.save_for_backward(d, out)
+        ctx.axes, ctx.keepdim, ctx.denom, ctx.sqrt = axes, keepdim, denom, sqrt
         return out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        d, out, axes, keepdim, denom, sqrt = ctx.saved_tensors
+        d, out = ctx.saved_tensors
+        axes, keepdim, denom, sqrt = ctx.axes, ctx.keepdim, ctx.denom, ctx.sqrt
         g = _expand(grad, axes, keepdim)
         with np.errstate(invalid="ignore", divide="ignore"):
             if sqrt:                                   # d std = d var / (2 std)
@@ -104,13 +109,15 @@ class Select(Function):
     def forward(ctx: Function, a: np.ndarray, idx: np.ndarray, *, axis: int,
                 keepdim: bool) -> np.ndarray:
         # a: (..., n, ...), idx: (..., 1, ...) -> (..., [1,] ...)
-        ctx.saved_tensors = (a.shape, idx, axis, keepdim)
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.axis, ctx.keepdim = a.shape, axis, keepdim
         out = np.take_along_axis(a, idx, axis)
         return out if keepdim else out.squeeze(axis)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[np.ndarray, None]:
-        shape, idx, axis, keepdim = ctx.saved_tensors
+        (idx,) = ctx.saved_tensors
+        shape, axis, keepdim = ctx.shape, ctx.axis, ctx.keepdim
         g = np.zeros(shape, grad.dtype)
         np.put_along_axis(g, idx, grad if keepdim else np.expand_dims(grad, axis), axis)
         return g, None
@@ -123,12 +130,14 @@ class Extreme(Function):
     def forward(ctx: Function, a: np.ndarray, *, axes: tuple[int, ...], keepdim: bool,
                 largest: bool) -> np.ndarray:
         out = (a.max if largest else a.min)(axis=axes, keepdims=True)
-        ctx.saved_tensors = (a, out, axes, keepdim)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
         return out if keepdim else out.squeeze(axes)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        a, out, axes, keepdim = ctx.saved_tensors
+        a, out = ctx.saved_tensors
+        axes, keepdim = ctx.axes, ctx.keepdim
         hit = a == out
         count = hit.sum(axis=axes, keepdims=True).astype(grad.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):     # a nan max matches nothing
@@ -155,18 +164,18 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:
         return Extreme.apply(input, axes=tuple(range(a.ndim)), keepdim=False, largest=largest)
     axis = normalize_dim(dim, a.ndim)
     if a.ndim == 0:
-        return (max_return if largest else min_return)(input, Tensor._wrap(np.zeros((), np.int64)))
+        return (max_return if largest else min_return)(input, wrap(np.zeros((), np.int64)))
     _check_nonempty(name, a, (axis,), False)
     idx = (np.argmax if largest else np.argmin)(a, axis=axis, keepdims=True)
     values = Select.apply(input, idx, axis=axis, keepdim=keepdim)
-    indices = Tensor._wrap(idx if keepdim else idx.squeeze(axis))
+    indices = wrap(idx if keepdim else idx.squeeze(axis))
     return (max_return if largest else min_return)(values, indices)
 
 
 def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """Max of all elements (0-d), or ``(values, indices)`` along ``dim``; ``max(a, b)`` is
     ``maximum``."""
-    if isinstance(dim, Tensor):
+    if is_tensor(dim):
         return maximum(input, dim)
     return _max_min(input, dim, keepdim, True)
 
@@ -174,7 +183,7 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     """Min of all elements (0-d), or ``(values, indices)`` along ``dim``; ``min(a, b)`` is
     ``minimum``."""
-    if isinstance(dim, Tensor):
+    if is_tensor(dim):
         return minimum(input, dim)
     return _max_min(input, dim, keepdim, False)
 
@@ -198,12 +207,12 @@ def _arg(name: str, fn: Any, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
     if dim is None:
         _check_nonempty(name, a, (), True)
         flat = np.asarray(fn(a), dtype=np.int64)
-        return Tensor._wrap(flat.reshape((1,) * a.ndim) if keepdim else flat)
+        return wrap(flat.reshape((1,) * a.ndim) if keepdim else flat)
     axis = normalize_dim(dim, a.ndim)
     if a.ndim == 0:
-        return Tensor._wrap(np.zeros((), np.int64))
+        return wrap(np.zeros((), np.int64))
     _check_nonempty(name, a, (axis,), False)
-    return Tensor._wrap(np.asarray(fn(a, axis=axis, keepdims=keepdim), dtype=np.int64))
+    return wrap(np.asarray(fn(a, axis=axis, keepdims=keepdim), dtype=np.int64))
 
 
 def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -277,13 +286,13 @@ def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = Fa
 def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """True where every element along ``dim`` is non-zero (bool)."""
     a = input.array
-    return Tensor._wrap(np.asarray(a.all(axis=reduce_axes(dim, a.ndim), keepdims=keepdim)))
+    return wrap(np.asarray(a.all(axis=reduce_axes(dim, a.ndim), keepdims=keepdim)))
 
 
 def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     """True where some element along ``dim`` is non-zero (bool)."""
     a = input.array
-    return Tensor._wrap(np.asarray(a.any(axis=reduce_axes(dim, a.ndim), keepdims=keepdim)))
+    return wrap(np.asarray(a.any(axis=reduce_axes(dim, a.ndim), keepdims=keepdim)))
 
 
 # ---------------------------------------------------------------------------- prod / norm
@@ -294,12 +303,14 @@ class Prod(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, axis: int | None, keepdim: bool,
                 dtype: np.dtype) -> np.ndarray:
-        ctx.saved_tensors = (a, axis, keepdim)
+        ctx.save_for_backward(a)
+        ctx.axis, ctx.keepdim = axis, keepdim
         return np.asarray(a.prod(axis=axis, keepdims=keepdim, dtype=dtype))
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        a, axis, keepdim = ctx.saved_tensors
+        (a,) = ctx.saved_tensors
+        axis, keepdim = ctx.axis, ctx.keepdim
         x = a.reshape(-1) if axis is None else a
         ax = 0 if axis is None else axis
         if x.shape[ax] == 0:
@@ -353,12 +364,14 @@ class Norm(Function):
         # a: (...) -> reduced; `out` keeps the reduced axes for the backward broadcast
         with np.errstate(divide="ignore", over="ignore"):
             out = _vector_norm(a, p, axes).astype(a.dtype, copy=False)
-        ctx.saved_tensors = (a, out, p, axes, keepdim)
+        ctx.save_for_backward(a, out)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
         return out if keepdim else out.squeeze(axes)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        a, out, p, axes, keepdim = ctx.saved_tensors
+        a, out = ctx.saved_tensors
+        p, axes, keepdim = ctx.p, ctx.axes, ctx.keepdim
         g = _expand(grad, axes, keepdim)
         zero = grad.dtype.type(0)
         if p == 0:

@@ -6,8 +6,9 @@ Systems view: ``reshape``, ``squeeze``, ``transpose``, ``permute``, ``expand``, 
 ``unbind`` return NumPy *views* (O(1), zero bytes) whenever NumPy can express the result with
 strides; their backward is the inverse view. ``expand`` is a zero-stride view whose backward
 sum is done by the engine's ``unbroadcast``. ``cat``, ``stack``, ``repeat``, ``tril``,
-``gather`` and ``pad`` copy (one pass, ``numel(out) * itemsize`` bytes). ``gather`` and
-reflect/replicate ``pad`` accumulate gradients with ``np.add.at`` since indices repeat.
+``gather`` and ``pad`` copy (one pass, ``numel(out) * itemsize`` bytes). ``gather``
+accumulates gradients with ``np.add.at`` since indices repeat; ``pad`` runs on
+``core/padding.py``, the one implementation of the padding modes (convolution uses it too).
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinytorch.core.function import Function
+from tinytorch.core import padding
+from tinytorch.core.function import Function, is_tensor, to_tensor
 from tinytorch.core.ops.dims import normalize_dim
 from tinytorch.core.ops.elementwise import cast, result_type
 from tinytorch.core.ops.indexing import Index
-from tinytorch.core.tensor import Tensor, as_tensor_args
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
 
 
 def _sizes(args: Sequence[Any]) -> tuple[int, ...]:
@@ -39,7 +43,7 @@ class View(Function):
     def forward(ctx: Function, a: np.ndarray, *, shape: tuple[int, ...],
                 strict: bool) -> np.ndarray:
         # a: (...) -> shape (same numel); a view whenever the strides allow one
-        ctx.saved_tensors = (a.shape,)
+        ctx.shape = a.shape
         try:
             return a.reshape(shape, copy=False if strict else None)
         except ValueError:                  # sizes were checked: only the strides can fail
@@ -50,7 +54,7 @@ class View(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        (shape,) = ctx.saved_tensors
+        shape = ctx.shape
         return grad.reshape(shape)
 
 
@@ -109,12 +113,12 @@ class Permute(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, dims: tuple[int, ...]) -> np.ndarray:
         # a: (d0, d1, ...) -> (d_dims[0], d_dims[1], ...), a view
-        ctx.saved_tensors = (dims,)
+        ctx.dims = dims
         return a.transpose(dims)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        (dims,) = ctx.saved_tensors
+        dims = ctx.dims
         return grad.transpose(np.argsort(dims))
 
 
@@ -187,12 +191,12 @@ class Repeat(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, reps: tuple[int, ...]) -> np.ndarray:
         # a: (s0, s1, ...) padded with leading 1s -> (r0*s0, r1*s1, ...)
-        ctx.saved_tensors = (a.shape, reps)
+        ctx.shape, ctx.reps = a.shape, reps
         return np.tile(a, reps)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        shape, reps = ctx.saved_tensors
+        shape, reps = ctx.shape, ctx.reps
         full = (1,) * (len(reps) - len(shape)) + shape
         split = [n for pair in zip(reps, full) for n in pair]      # (r0, s0, r1, s1, ...)
         return grad.reshape(split).sum(axis=tuple(range(0, 2 * len(reps), 2))).reshape(shape)
@@ -212,17 +216,18 @@ class Cat(Function):
     @staticmethod
     def forward(ctx: Function, *arrays: np.ndarray, axis: int) -> np.ndarray:
         # arrays: (..., n_i, ...) -> (..., sum n_i, ...)
-        ctx.saved_tensors = (list(itertools.accumulate(a.shape[axis] for a in arrays))[:-1], axis)
+        ctx.bounds = list(itertools.accumulate(a.shape[axis] for a in arrays))[:-1]
+        ctx.axis = axis
         return np.concatenate(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[np.ndarray, ...]:
-        bounds, axis = ctx.saved_tensors
+        bounds, axis = ctx.bounds, ctx.axis
         return tuple(np.split(grad, bounds, axis=axis))
 
 
 def _promote_all(tensors: Sequence[Any]) -> list[Tensor]:
-    ts = as_tensor_args(tensors)
+    ts = [to_tensor(t) for t in tensors]
     first = ts[0].array.dtype
     if all(x.array.dtype == first for x in ts):
         return ts
@@ -257,12 +262,12 @@ class Stack(Function):
     @staticmethod
     def forward(ctx: Function, *arrays: np.ndarray, axis: int) -> np.ndarray:
         # k arrays of shape S -> S with a new dim of size k at `axis`
-        ctx.saved_tensors = (len(arrays), axis)
+        ctx.k, ctx.axis = len(arrays), axis
         return np.stack(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[np.ndarray, ...]:
-        k, axis = ctx.saved_tensors
+        k, axis = ctx.k, ctx.axis
         head = (slice(None),) * axis
         return tuple(grad[head + (i,)] for i in range(k))
 
@@ -330,12 +335,12 @@ class Tri(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, k: int, lower: bool) -> np.ndarray:
         # a: (..., M, N) -> same shape, entries above (below) diagonal k zeroed
-        ctx.saved_tensors = (k, lower)
+        ctx.k, ctx.lower = k, lower
         return np.tril(a, k) if lower else np.triu(a, k)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        k, lower = ctx.saved_tensors
+        k, lower = ctx.k, ctx.lower
         return np.tril(grad, k) if lower else np.triu(grad, k)
 
 
@@ -357,12 +362,12 @@ class Gather(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, index: tuple[Any, ...]) -> np.ndarray:
         # a: (...), index: one broadcast int array per dim -> index's shape
-        ctx.saved_tensors = (a.shape, index)
+        ctx.shape, ctx.index = a.shape, index
         return a[index]
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        shape, index = ctx.saved_tensors
+        shape, index = ctx.shape, ctx.index
         g = np.zeros(shape, grad.dtype)
         np.add.at(g, index, grad)
         return g
@@ -370,7 +375,7 @@ class Gather(Function):
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for dim=1); ``out`` has index's shape."""
-    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    idx = index.array if is_tensor(index) else np.asarray(index)
     a = input.array
     axis = normalize_dim(dim, a.ndim)
     if idx.dtype.kind not in "iu":
@@ -395,12 +400,6 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- padding
-def _source_positions(n: int, before: int, after: int, mode: str) -> np.ndarray:
-    """For each padded position along one axis, the input position it copies."""
-    np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
-    return np.pad(np.arange(n), (before, after), mode=np_mode)
-
-
 class Pad(Function):
     """Constant, reflect, replicate or circular padding; negative widths crop."""
 
@@ -410,36 +409,19 @@ class Pad(Function):
         # a: (..., n_i, ...) -> (..., n_i + before_i + after_i, ...)
         crop = tuple(slice(max(-b, 0), n - max(-e, 0)) for (b, e), n in zip(widths, a.shape))
         grow = tuple((max(b, 0), max(e, 0)) for b, e in widths)
-        ctx.saved_tensors = (a.shape, crop, grow, mode)
-        a = a[crop]
-        if mode == "constant":
-            out = np.full([n + b + e for n, (b, e) in zip(a.shape, grow)], value, a.dtype)
-            out[tuple(slice(b, b + n) for n, (b, _) in zip(a.shape, grow))] = a
-            return out
-        for ax, (b, e) in enumerate(grow):
-            if b or e:
-                a = np.take(a, _source_positions(a.shape[ax], b, e, mode), axis=ax)
-        return a
+        ctx.shape, ctx.crop, ctx.grow, ctx.mode = a.shape, crop, grow, mode
+        cropped = a[crop]
+        out = padding.pad(cropped, grow, mode, value)
+        return cropped.copy() if out is cropped else out                 # never a view of a
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        shape, crop, grow, mode = ctx.saved_tensors
-        inner = tuple(c.stop - c.start for c in crop)          # shape after cropping
-        if mode == "constant":
-            g = grad[tuple(slice(b, b + n) for n, (b, _) in zip(inner, grow))]
-        else:
-            g = grad
-            for ax in reversed(range(len(grow))):
-                b, e = grow[ax]
-                if b or e:
-                    acc = np.zeros(g.shape[:ax] + (inner[ax],) + g.shape[ax + 1:], g.dtype)
-                    pos = _source_positions(inner[ax], b, e, mode)
-                    np.add.at(acc, (slice(None),) * ax + (pos,), g)
-                    g = acc
-        if inner == shape:
+        # grad: padded (..., m_i, ...) -> (..., n_i, ...), zeros where forward cropped
+        g = padding.pad_backward(grad, ctx.grow, ctx.mode)
+        if g.shape == ctx.shape:
             return g
-        full = np.zeros(shape, grad.dtype)
-        full[crop] = g
+        full = np.zeros(ctx.shape, grad.dtype)
+        full[ctx.crop] = g
         return full
 
 

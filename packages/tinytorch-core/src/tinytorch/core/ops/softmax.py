@@ -17,14 +17,16 @@ of N elements alive until backward; the fused versions keep one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
 from tinytorch.core.function import Function
 from tinytorch.core.ops.dims import normalize_dim, reduce_axes
-from tinytorch.core.tensor import Tensor
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
 
 
 class Softmax(Function):
@@ -36,12 +38,14 @@ class Softmax(Function):
                             out=np.empty_like(a))
             np.exp(e, out=e)
             e /= e.sum(axis=axis, keepdims=True)
-        ctx.saved_tensors = (e, axis)
+        ctx.save_for_backward(e)
+        ctx.axis = axis
         return e
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        y, axis = ctx.saved_tensors
+        (y,) = ctx.saved_tensors
+        axis = ctx.axis
         gy = grad * y
         gy -= y * gy.sum(axis=axis, keepdims=True)
         return gy
@@ -61,12 +65,14 @@ class LogSoftmax(Function):
             total = e.sum(axis=axis, keepdims=True)
             out -= np.log(total)
             e /= total                                   # softmax(a)
-        ctx.saved_tensors = (e, axis)
+        ctx.save_for_backward(e)
+        ctx.axis = axis
         return out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        p, axis = ctx.saved_tensors
+        (p,) = ctx.saved_tensors
+        axis = ctx.axis
         return grad - p * grad.sum(axis=axis, keepdims=True)
 
 
@@ -79,12 +85,14 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0).astype(a.dtype, copy=False)
         with np.errstate(divide="ignore"):
             out = np.log(np.exp(a - m).sum(axis=axes, keepdims=True)) + m
-        ctx.saved_tensors = (a, out, axes)
+        ctx.save_for_backward(a, out)
+        ctx.axes = axes
         return out if keepdim else out.squeeze(axes)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
-        a, out, axes = ctx.saved_tensors
+        a, out = ctx.saved_tensors
+        axes = ctx.axes
         g = grad if grad.ndim == out.ndim else np.expand_dims(grad, axes)
         return g * np.exp(a - out)
 

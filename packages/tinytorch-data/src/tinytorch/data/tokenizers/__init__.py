@@ -3,10 +3,9 @@ with ``train``, ``encode``/``decode`` (single and batch), special tokens and JSO
 
 from __future__ import annotations
 
-import json
 import os
 
-from tinytorch.data.tokenizers.base import Tokenizer
+from tinytorch.data.tokenizers.base import Tokenizer, read_document
 from tinytorch.data.tokenizers.bpe import BPETokenizer
 from tinytorch.data.tokenizers.char import CharTokenizer
 
@@ -14,9 +13,9 @@ __all__ = ["BPETokenizer", "CharTokenizer", "Tokenizer", "load_tokenizer"]
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
-    """Read a tokenizer JSON file of either kind (its ``"type"`` field says which)."""
-    with open(path, encoding="utf-8") as f:
-        kind = json.load(f).get("type")
+    """Read a tokenizer JSON file of either kind (its ``"type"`` field says which); a malformed
+    file raises a ValueError naming it."""
+    kind = read_document(path).get("type")
     for cls in (CharTokenizer, BPETokenizer):
         if cls.kind == kind:
             return cls.load(path)

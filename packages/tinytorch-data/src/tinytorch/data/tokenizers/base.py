@@ -8,6 +8,11 @@ never to their characters; the pieces in between go through the tokenizer proper
 The JSON file written by ``save`` is one object: ``{"type": "char" | "bpe", "version": 1,
 "special_tokens": {token: id}, ...}`` plus the fields of that tokenizer (documented in its
 module). ``tinytorch.data.tokenizers.load_tokenizer(path)`` reads either kind.
+
+A tokenizer file is data, possibly from someone else, so loading checks it before use: invalid
+JSON, a missing field or a field of the wrong type raises a ValueError naming the file and the
+field, and a BPE file may only name one of the chunking patterns BPETokenizer defines (a
+regular expression from a file could take exponential time on ordinary text).
 """
 
 from __future__ import annotations
@@ -18,7 +23,38 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from tinytorch.core.atomic import atomic_write
+
 FORMAT_VERSION = 1
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in a tokenizer file; a ValueError naming the file if it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{os.fspath(path)}: not a tokenizer file: invalid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{os.fspath(path)}: not a tokenizer file: expected a JSON object, got "
+                         f"{type(doc).__name__}")
+    return doc
+
+
+def checked_field(fields: dict[str, Any], key: str, kind: type | tuple[type, ...],
+          default: Any = ...) -> Any:
+    """``fields[key]`` checked against ``kind`` (bool never counts as int); a ValueError names
+    the field when it is missing (and has no ``default``) or has another type."""
+    if key not in fields:
+        if default is ...:
+            raise ValueError(f"field {key!r} is missing")
+        return default
+    value = fields[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ValueError(f"field {key!r} must be {names}, got {type(value).__name__}")
+    return value
 
 
 class Tokenizer:
@@ -110,27 +146,31 @@ class Tokenizer:
         raise NotImplementedError
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the tokenizer as JSON (atomically: a temporary file, then a rename)."""
+        """Write the tokenizer as JSON, atomically (``tinytorch.core.atomic``)."""
         doc = {"type": self.kind, "version": FORMAT_VERSION,
                "special_tokens": self.special_tokens, **self._fields()}
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w", encoding="utf-8") as f:
             json.dump(doc, f, ensure_ascii=False)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Tokenizer:
-        """Read a tokenizer written by ``save``."""
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        kind = doc.get("type") if isinstance(doc, dict) else None
+        """Read a tokenizer written by ``save``; a malformed file raises a ValueError naming
+        it."""
+        doc = read_document(path)
+        kind = doc.get("type")
         if kind != cls.kind:
             raise ValueError(f"{path}: a '{kind}' tokenizer file, expected '{cls.kind}'")
         if doc.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path}: tokenizer format version {doc.get('version')}, this "
                              f"version of tinytorch-data reads {FORMAT_VERSION}")
-        by_id = sorted(doc["special_tokens"].items(), key=lambda kv: kv[1])
-        tok = cls._from_fields(doc, [s for s, _ in by_id])
+        try:
+            specials = checked_field(doc, "special_tokens", dict)
+            if not all(isinstance(s, str) and type(i) is int for s, i in specials.items()):
+                raise ValueError("field 'special_tokens' must map strings to integer ids")
+            by_id = sorted(specials.items(), key=lambda kv: kv[1])
+            tok = cls._from_fields(doc, [s for s, _ in by_id])
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         if tok.special_tokens != dict(by_id):
             raise ValueError(f"{path}: special token ids {dict(by_id)} do not follow the "
                              f"vocabulary of {tok.base_vocab_size}")

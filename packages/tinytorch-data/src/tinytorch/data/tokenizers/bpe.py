@@ -21,6 +21,12 @@ cached), then concatenates the chunks' ids with C-level iteration.
 JSON fields (besides ``type``, ``version`` and ``special_tokens``): ``"pattern"``, the chunking
 regular expression; ``"merges"``, a list of ``[a, b]`` id pairs where merge ``i`` creates id
 ``256 + i``.
+
+Only the chunking patterns in ``PATTERNS`` are accepted, by name or as their exact expression,
+in the constructor and in files alike. Python's regular expressions backtrack: a pattern such
+as ``(a+)+$`` takes time exponential in the length of a run of ``a``, so an expression read from
+a file could stall ``encode`` on ordinary text. The patterns here have no nested repetition and
+run in linear time.
 """
 
 from __future__ import annotations
@@ -32,12 +38,25 @@ from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any
 
-from tinytorch.data.tokenizers.base import Tokenizer
+from tinytorch.data.tokenizers.base import Tokenizer, checked_field
 
 # contractions | letters | digits | other symbols (with "_") | whitespace; every character of
 # any string matches exactly one branch, so the chunks concatenate back to the text
 PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+PATTERNS = {"words": PATTERN}  # the chunking patterns a tokenizer may use, by name
 CACHE_LIMIT = 1 << 18  # distinct chunks remembered by encode
+
+
+def known_pattern(pattern: str) -> str:
+    """The regular expression for ``pattern``, a name in ``PATTERNS`` or one of its values."""
+    if isinstance(pattern, str) and pattern in PATTERNS:
+        return PATTERNS[pattern]
+    if isinstance(pattern, str) and pattern in PATTERNS.values():
+        return pattern
+    allowed = ", ".join(f"{name!r} ({expr!r})" for name, expr in PATTERNS.items())
+    raise ValueError(f"chunking pattern {pattern!r:.100} is not one of BPETokenizer's own "
+                     f"patterns; allowed: {allowed} (other regular expressions are refused: one "
+                     "with nested repetition can take exponential time to match)")
 
 
 def _merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -61,10 +80,10 @@ class BPETokenizer(Tokenizer):
 
     kind = "bpe"
 
-    def __init__(self, special_tokens: Sequence[str] = (), pattern: str = PATTERN) -> None:
+    def __init__(self, special_tokens: Sequence[str] = (), pattern: str = "words") -> None:
         super().__init__(special_tokens)
-        self.pattern = pattern
-        self._chunk_re = re.compile(pattern)
+        self.pattern = known_pattern(pattern)
+        self._chunk_re = re.compile(self.pattern)
         self._set_merges([])
 
     def _set_merges(self, merges: list[tuple[int, int]]) -> None:
@@ -196,10 +215,11 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any], specials: list[str]) -> BPETokenizer:
-        tok = cls(specials, fields.get("pattern", PATTERN))
-        merges = [tuple(int(i) for i in m) for m in fields["merges"]]
+        tok = cls(specials, checked_field(fields, "pattern", str, PATTERN))
+        merges = checked_field(fields, "merges", list)
         for rank, m in enumerate(merges):
-            if len(m) != 2 or not all(0 <= i < 256 + rank for i in m):
-                raise ValueError(f"merge {rank} {list(m)} must pair two ids below {256 + rank}")
-        tok._set_merges(merges)  # type: ignore[arg-type]
+            if (not isinstance(m, list) or len(m) != 2
+                    or not all(type(i) is int and 0 <= i < 256 + rank for i in m)):
+                raise ValueError(f"merge {rank} {m!r:.40} must pair two ids below {256 + rank}")
+        tok._set_merges([(a, b) for a, b in merges])
         return tok

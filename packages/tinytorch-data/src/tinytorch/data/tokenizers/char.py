@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.data.tokenizers.base import Tokenizer
+from tinytorch.data.tokenizers.base import Tokenizer, checked_field
 
 
 class CharTokenizer(Tokenizer):
@@ -86,9 +86,9 @@ class CharTokenizer(Tokenizer):
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any], specials: list[str]) -> CharTokenizer:
-        unk = fields.get("unk_token")
+        unk = checked_field(fields, "unk_token", (str, type(None)), None)
         tok = cls(specials, unk)
-        vocab = fields["vocab"]
+        vocab = checked_field(fields, "vocab", list)
         if any(not isinstance(c, str) or len(c) != 1 for c in vocab):
             raise ValueError("a char tokenizer's vocab must be a list of single characters")
         tok._codes = np.array([ord(c) for c in vocab], dtype=np.uint32)

@@ -16,9 +16,10 @@ with no extra passes. One set per precision:
   relative error of Φ: <= 3e-14 over [-12, 8] (limited by rounding in ``exp(-z²)`` and in
   the re-expanded coefficients).
 
-Cost per element: about 2·degree + 10 in-cache passes (20 for float32, 58 for float64) and one
-``exp``; callers run it through ``_pointwise.blocked`` so the passes stay in cache. The
-Gaussian ``exp(-x²/2)`` comes out as a by-product, which is what GELU's backward needs.
+Cost per element: about 2·degree + 10 passes (20 for float32, 58 for float64) and one ``exp``.
+``normal_cdf`` runs them on whole arrays (the GELU reference); the GELU kernel calls
+``normal_cdf_into`` on cache-sized blocks, so the passes stay in cache. The Gaussian
+``exp(-x²/2)`` comes out as a by-product, which is what GELU's backward needs.
 """
 
 from __future__ import annotations
@@ -40,12 +41,20 @@ _FLOAT64 = (2.0, (
 ))
 
 
+def normal_cdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(Φ(x), exp(-x²/2))`` for a float array ``x``, as two new arrays shaped like it."""
+    cdf, gauss, t, u = (np.empty_like(x) for _ in range(4))
+    with np.errstate(over="ignore"):                # x² -> inf for huge |x|: exp gives 0
+        normal_cdf_into(x, cdf, gauss, t, u, np.empty(x.shape, dtype=bool))
+    return cdf, gauss
+
+
 def normal_cdf_into(x: np.ndarray, cdf: np.ndarray, gauss: np.ndarray, t: np.ndarray,
                     u: np.ndarray, positive: np.ndarray) -> None:
     """Write ``Φ(x)`` into ``cdf`` and ``exp(-x²/2)`` into ``gauss``.
 
     ``t`` and ``u`` are float scratch arrays and ``positive`` a bool one, all shaped like ``x``
-    (1-D blocks from ``_pointwise.blocked``); every output element is overwritten.
+    (such as the 1-D blocks of the GELU kernel); every output element is overwritten.
     """
     k, coeffs = _FLOAT64 if x.dtype == np.float64 else _FLOAT32
     np.multiply(x, x, out=gauss)

@@ -1,31 +1,20 @@
-"""``cross_entropy`` (fused log-softmax + NLL) and ``nll_loss``, over a class dimension.
+"""``cross_entropy`` (log-softmax + NLL as one op) and ``nll_loss``, over a class dimension.
 
 Inputs are ``(N, C)``, ``(N, C, d1, ...)`` or unbatched ``(C,)``; the class axis is 1 (0 when
 unbatched). Targets are class indices ``(N, d1, ...)`` (with ``ignore_index``, class
 ``weight`` and ``label_smoothing``) or, for ``cross_entropy``, class probabilities shaped
 like the input.
 
-Systems view, ``R`` = number of rows (N·d1·...), ``C`` classes:
-forward is 5 passes over the ``R·C`` logits — max, subtract, exp (in place), sum, scale — plus
-a gather of the ``R`` target logits, with no ``log`` of a full array: the loss only needs
-``log(sum(exp))`` per row (``R`` logs) minus the target's shifted logit. The passes run on
-blocks of rows that fit in cache (a loop over ~256K-element blocks, not over rows), so the
-logits cross the memory bus once and the result once. Subtracting the row max first makes any
-finite logits safe from overflow. The one ``R·C`` array saved is already the softmax part of
-the gradient,
-
-    q = exp(x - max) · k,   k = a / sum   (per row),
-
-with ``a`` folding in the reduction (``1/total`` for ``mean``), class weights, ignored rows and
-label smoothing, so backward is
-
-    dx = q · g - b·onehot(target) [- c·w]
-
-for an upstream gradient ``g``. For ``loss.backward()`` on a ``mean`` or ``sum`` loss ``g`` is
-1: backward takes ``q`` over as ``dx`` (``ctx.last_use``) and only touches the ``R`` target
-entries, instead of another pass over ``R·C`` floats. Compared with
-``nll_loss(log_softmax(x))`` this never materialises log-probabilities, and it keeps one array
-instead of two.
+Systems view, ``R`` = number of rows (N·d1·...), ``C`` classes. With ``log p = x - max -
+log Σ exp(x - max)`` (the row max first, so any finite logits are safe from overflow), the
+loss of a row is ``-(1-ε)·w_t·log p_t - (ε/C)·Σ_c w_c log p_c`` and its gradient
+``(1-ε)·w_t·(p - onehot) + (ε/C)·(p·Σ_c w_c - w)``: one op with a hand-written backward,
+about ``4·R·C`` FLOPs and ``R·C`` exps each way, instead of a graph of log-softmax, gather and
+reduction. ``CrossEntropy`` below is that formula on whole arrays (the reference; it saves
+``log p``, ``R·C`` elements). By default ``cross_entropy`` runs the kernel in
+``nn/_kernels/cross_entropy.py`` instead, which never materialises ``log p``, saves the
+softmax part of the gradient and runs on cache-sized row blocks on the intra-op threads;
+``tinytorch.use_reference_kernels(True)`` runs the reference.
 """
 
 from __future__ import annotations
@@ -35,99 +24,20 @@ from typing import Any
 import numpy as np
 
 from tinytorch.core.function import Function
-from tinytorch.core.parallel import parallel_rows
+from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
+from tinytorch.nn._kernels.cross_entropy import CrossEntropyKernel
 from tinytorch.nn.functional._reduction import grad_scale, legacy_reduction
 from tinytorch.nn.functional._reduction import reduce as reduce_loss
-
-# Elements per row block in the forward pass (1 MB of float32, within L2 + L3). Each block
-# costs about seven NumPy calls of Python overhead, and with two threads each call also
-# waits for the GIL, so small blocks lose: measured here, 32K-element blocks ran the (4096,
-# 1000) forward 50% slower on two threads than 256K-element blocks.
-_BLOCK = 1 << 18
-
-
-def _prepare_targets(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
-                     ignore_index: int) -> tuple[Any, ...]:
-    """Validate class indices and build the per-row weights.
-
-    Returns ``(tix, valid, w_t, total)``: targets with a class axis ``(N, 1, d...)`` (ignored
-    rows pointed at class 0), 1.0/0.0 for rows that count/are ignored (None when all count),
-    the per-row weight (None when every row has weight 1) and the weight total a ``mean``
-    divides by.
-    """
-    n_cls = x.shape[1]
-    valid = target != ignore_index
-    if valid.all():
-        t, valid = target, None
-    else:
-        t = np.where(valid, target, 0)
-        valid = valid.astype(x.dtype)                            # 1.0 / 0.0 per row
-    if t.size and (t.min() < 0 or t.max() >= n_cls):
-        bad = t[(t < 0) | (t >= n_cls)].flat[0]
-        raise IndexError(f"Target {bad} is out of bounds for {n_cls} classes "
-                         f"(input shape {tuple(x.shape)}).")
-    if weight is not None:
-        w_t = weight[t] if valid is None else weight[t] * valid
-    else:
-        w_t = valid
-    total = float(t.size) if w_t is None else float(w_t.sum())
-    return np.expand_dims(t, 1), valid, w_t, total
-
-
-def _class_axis_view(a: np.ndarray, ndim: int) -> np.ndarray:
-    """A (C,) array shaped to broadcast along axis 1 of an ``ndim``-d array."""
-    return a.reshape((1, -1) + (1,) * (ndim - 2))
-
-
-def _subtract_at_targets(dx: np.ndarray, tix: np.ndarray, b: Any) -> None:
-    """``dx[row, target[row]] -= b[row]`` for every row, in place."""
-    if dx.ndim == 2:
-        dx[np.arange(dx.shape[0]), tix[:, 0]] -= b
-    else:
-        b = np.broadcast_to(b, tix.shape[:1] + tix.shape[2:])
-        picked = np.take_along_axis(dx, tix, axis=1)
-        np.put_along_axis(dx, tix, picked - np.expand_dims(b, 1), axis=1)
-
-
-def _softmax_parts(x: np.ndarray, tix: np.ndarray, a: Any, weight: Any,
-                   smoothing: float) -> tuple[Any, ...]:
-    """Row-blocked forward over axis 1: ``(q, s, shifted_t, shifted_sum)`` with
-    ``q = exp(x - max) · a / s`` (``a``: a scalar or per-row factors), ``s = sum(exp(x - max))``,
-    the target's shifted logit ``x_t - max`` and, with label smoothing,
-    ``sum_c w_c (x_c - max)``.
-
-    Blocks of about ``_BLOCK`` elements along axis 0 stay in cache from the max to the
-    scaling, so the logits are read from memory once and ``q`` written once.
-    """
-    rows = x.shape[:1] + x.shape[2:]
-    q = np.empty_like(x)
-    m = np.empty(x.shape[:1] + (1,) + x.shape[2:], dtype=x.dtype)     # row maxima
-    s = np.empty(rows, dtype=x.dtype)
-    shifted_sum = np.empty(rows, dtype=x.dtype) if smoothing else None
-    wb = None if weight is None else _class_axis_view(weight, x.ndim)
-    step = max(1, _BLOCK // max(1, int(np.prod(x.shape[1:]))))
-
-    def blocks(rows: slice) -> None:
-        for i in range(rows.start, rows.stop, step):
-            b = slice(i, min(i + step, rows.stop))
-            xb, qb = x[b], q[b]
-            np.max(xb, axis=1, keepdims=True, out=m[b])
-            np.subtract(xb, m[b], out=qb)
-            if shifted_sum is not None:
-                shifted_sum[b] = (qb * wb).sum(axis=1) if wb is not None else qb.sum(axis=1)
-            np.exp(qb, out=qb)
-            np.einsum("ic...->i...", qb, out=s[b])    # row sums; 2.5x faster than np.sum here
-            k = (a if np.ndim(a) == 0 else a[b]) / s[b]
-            qb *= np.expand_dims(k, 1)
-
-    parallel_rows(x.shape[0], blocks, min_rows=step)
-    shifted_t = (np.take_along_axis(x, tix, axis=1) - m)[:, 0]
-    return q, s, shifted_t, shifted_sum
+from tinytorch.nn.functional._targets import (
+    class_axis_view,
+    prepare_targets,
+    subtract_at_targets,
+)
 
 
 class CrossEntropy(Function):
-    """Log-softmax and negative log-likelihood of class indices, as one op."""
+    """Reference: log-softmax over the classes, then the (smoothed, weighted) NLL."""
 
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: Any,
@@ -137,51 +47,39 @@ class CrossEntropy(Function):
         if unbatched:
             x, target = x[None], target[None]
         n_cls = x.shape[1]
-        tix, valid, w_t, total = _prepare_targets(x, target, weight, ignore_index)
-        # r: the reduction's factor on every row's gradient; w_row: each row's weight.
-        r = (1.0 / total if total else 0.0) if reduction == "mean" else 1.0
-        w_row = 1.0 if w_t is None else w_t
-        w_sum = float(n_cls if weight is None else weight.sum())
-        a = w_row                                       # d loss_row / d logit = a·softmax - ...
-        if smoothing:
-            a = (1.0 - smoothing) * w_row + (smoothing / n_cls) * w_sum * (
-                1.0 if valid is None else valid)
-        a = np.asarray(a * r, dtype=x.dtype)
-        q, s, shifted_t, shifted_sum = _softmax_parts(x, tix, a, weight, smoothing)
-        log_s = np.log(s)
-        loss = np.subtract(log_s, shifted_t, out=shifted_t)      # -log p_target, (N, d...)
-        if w_t is not None:
-            loss *= w_t
-        if smoothing:
-            smooth = log_s * w_sum - shifted_sum                  # -sum_c w_c log p_c
-            if valid is not None:
-                smooth *= valid
-            loss *= 1.0 - smoothing
-            loss += (smoothing / n_cls) * smooth
-        ctx.saved_tensors = (q, tix, valid, w_row, r, weight, smoothing, unbatched)
-        out = reduce_loss(loss, reduction, total)
+        tix, valid, w_t, total = prepare_targets(x, target, weight, ignore_index)
+        valid = np.ones(tix.shape, x.dtype) if valid is None else np.expand_dims(valid, 1)
+        w_t = valid if w_t is None else np.expand_dims(w_t, 1)     # (N, 1, d...)
+        w_c = np.ones(n_cls, x.dtype) if weight is None else weight
+        w_c = class_axis_view(w_c, x.ndim)                          # (1, C, 1...)
+        logp = x - x.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))    # log p, (N, C, d...)
+        loss = (1.0 - smoothing) * w_t * -np.take_along_axis(logp, tix, axis=1)
+        if smoothing:                                               # the uniform part
+            loss += (smoothing / n_cls) * valid * -(w_c * logp).sum(axis=1, keepdims=True)
+        ctx.save_for_backward(logp, tix, w_t, valid, w_c)
+        ctx.smoothing, ctx.reduction, ctx.total, ctx.unbatched = (
+            smoothing, reduction, total, unbatched)
+        out = reduce_loss(loss[:, 0], reduction, total)              # loss: (N, 1, d...)
         return out[0] if unbatched and reduction == "none" else out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
         # grad: () or (N, d...) -> dx: (N, C, d...)
-        q, tix, valid, w_row, r, weight, eps, unbatched = ctx.saved_tensors
-        n_cls = q.shape[1]
-        g = grad if grad.ndim == 0 else np.expand_dims(grad, 1)   # () or (N, 1, d...)
-        if g.ndim == 0 and g == 1.0 and ctx.last_use:
-            dx = q                                  # q · 1 is q: take it over, no pass at all
-        else:
-            dx = q if ctx.last_use else np.empty_like(q)
-            parallel_rows(q.shape[0], lambda b: np.multiply(
-                q[b], g if g.ndim == 0 else g[b], out=dx[b]),
-                min_rows=max(1, _BLOCK // max(1, q[0].size)))
-        scale = grad * r                                          # () or (N, d...)
+        logp, tix, w_t, valid, w_c = ctx.saved_tensors
+        eps = ctx.smoothing
+        if ctx.unbatched and ctx.reduction == "none":
+            grad = grad[None]
+        scale = grad_scale(grad, ctx.reduction, ctx.total)
+        scale = np.expand_dims(scale, 1) if np.ndim(scale) else scale   # () or (N, 1, d...)
+        p = np.exp(logp)                                             # softmax
+        onehot = np.zeros_like(p)
+        np.put_along_axis(onehot, tix, 1.0, axis=1)
+        dx = (1.0 - eps) * w_t * (p - onehot)
         if eps:
-            c = scale * (eps / n_cls) * (1.0 if valid is None else valid)
-            c = np.expand_dims(c, 1) if np.ndim(c) else c
-            dx -= c if weight is None else c * _class_axis_view(weight, q.ndim)
-        _subtract_at_targets(dx, tix, scale * (1.0 - eps) * w_row)
-        return dx[0] if unbatched else dx
+            dx += (eps / p.shape[1]) * valid * (p * w_c.sum() - w_c)
+        dx *= scale
+        return dx[0] if ctx.unbatched else dx
 
 
 class CrossEntropyProbs(Function):
@@ -195,22 +93,25 @@ class CrossEntropyProbs(Function):
         if unbatched:
             x, y = x[None], y[None]
         n_cls = x.shape[1]
-        wb = 1.0 if weight is None else _class_axis_view(weight, x.ndim)
+        wb = 1.0 if weight is None else class_axis_view(weight, x.ndim)
         wy = (y * (1.0 - smoothing) + smoothing / n_cls) * wb     # (N, C, d...)
         logp = x - x.max(axis=1, keepdims=True)
         logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))   # log-softmax
         loss = -np.einsum("nc...,nc...->n...", wy, logp)          # (N, d...)
-        ctx.saved_tensors = (logp, wy, wb, reduction, smoothing, unbatched)
+        ctx.save_for_backward(logp, wy, None if weight is None else wb)
+        ctx.reduction, ctx.smoothing, ctx.unbatched = reduction, smoothing, unbatched
         out = reduce_loss(loss, reduction)
         return out[0] if unbatched and reduction == "none" else out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        logp, wy, wb, reduction, eps, unbatched = ctx.saved_tensors
-        if unbatched and reduction == "none":
+        logp, wy, wb = ctx.saved_tensors
+        wb = 1.0 if wb is None else wb
+        eps, unbatched = ctx.smoothing, ctx.unbatched
+        if unbatched and ctx.reduction == "none":
             grad = grad[None]
         rows = logp.size // logp.shape[1]
-        scale = grad_scale(grad, reduction, rows)
+        scale = grad_scale(grad, ctx.reduction, rows)
         scale = np.expand_dims(scale, 1) if np.ndim(scale) else scale
         dx = dy = None
         if ctx.needs_input_grad[0]:
@@ -233,24 +134,26 @@ class NLLLoss(Function):
         unbatched = x.ndim == 1
         if unbatched:
             x, target = x[None], target[None]
-        tix, valid, w_t, total = _prepare_targets(x, target, weight, ignore_index)
+        tix, valid, w_t, total = prepare_targets(x, target, weight, ignore_index)
         loss = -np.take_along_axis(x, tix, axis=1)[:, 0]
         if w_t is not None:
             loss *= w_t
-        ctx.saved_tensors = (x.shape, x.dtype, tix, w_t, total, reduction, unbatched)
+        ctx.save_for_backward(tix, w_t)
+        ctx.shape, ctx.dtype, ctx.total, ctx.reduction, ctx.unbatched = (
+            x.shape, x.dtype, total, reduction, unbatched)
         out = reduce_loss(loss, reduction, total)
         return out[0] if unbatched and reduction == "none" else out
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> np.ndarray:
         # grad: () or (N, d...) -> dx: (N, C, d...), nonzero only at the targets
-        shape, dtype, tix, w_t, total, reduction, unbatched = ctx.saved_tensors
-        if unbatched and reduction == "none":
+        tix, w_t = ctx.saved_tensors
+        if ctx.unbatched and ctx.reduction == "none":
             grad = grad[None]
-        scale = grad_scale(grad, reduction, total)
-        dx = np.zeros(shape, dtype=dtype)
-        _subtract_at_targets(dx, tix, scale * (1.0 if w_t is None else w_t))
-        return dx[0] if unbatched else dx
+        scale = grad_scale(grad, ctx.reduction, ctx.total)
+        dx = np.zeros(ctx.shape, dtype=ctx.dtype)
+        subtract_at_targets(dx, tix, scale * (1.0 if w_t is None else w_t))
+        return dx[0] if ctx.unbatched else dx
 
 
 def _class_weight(weight: Tensor | None, input: Tensor) -> np.ndarray | None:
@@ -312,7 +215,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         return CrossEntropyProbs.apply(input, y, weight=w, reduction=reduction,
                                        smoothing=float(label_smoothing))
     _check_index_target("cross_entropy", input, target)
-    return CrossEntropy.apply(input, target=target.array, weight=w,
+    op = CrossEntropy if reference_kernels_enabled() else CrossEntropyKernel
+    return op.apply(input, target=target.array, weight=w,
                               ignore_index=int(ignore_index), reduction=reduction,
                               smoothing=float(label_smoothing))
 

@@ -5,6 +5,7 @@ generator (``tinytorch.core.random``, so ``manual_seed`` reproduces the mask), a
 scaled mask ``m = [u >= p] / (1 - p)`` as one array in the input's dtype; the output is
 ``x · m``. That mask is the only thing saved (``n`` elements), and backward is ``grad · m``.
 Scaling at training time ("inverted dropout") makes evaluation the identity: no cost at all.
+``dropout_mask`` draws that mask; channel dropout and attention dropout draw theirs with it too.
 """
 
 from __future__ import annotations
@@ -17,13 +18,23 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.nn.functional._pointwise import apply_inplace
 
 
+def dropout_mask(shape: tuple[int, ...], p: float, dtype: np.dtype) -> np.ndarray:
+    """The scaled keep mask of inverted dropout, shaped ``shape`` in ``dtype``.
+
+    Each entry is ``1/(1-p)`` with probability ``1-p`` and 0 otherwise (all 0 when ``p`` is
+    1). The draws come from the global generator, so ``manual_seed`` reproduces them. Every
+    dropout in the framework (elementwise, channel, attention) draws its mask here.
+    """
+    keep = generator().random(shape, dtype=np.float32) >= p
+    return np.multiply(keep, 0.0 if p >= 1.0 else 1.0 / (1.0 - p), dtype=dtype)
+
+
 class Dropout(Function):
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, *, p: float) -> np.ndarray:
         # x: (*) -> (*); saves the scaled mask (*)
-        keep = generator().random(x.shape, dtype=np.float32) >= p
-        mask = np.multiply(keep, 1.0 / (1.0 - p), dtype=x.dtype)
-        ctx.saved_tensors = (mask,)
+        mask = dropout_mask(x.shape, p, x.dtype)
+        ctx.save_for_backward(mask)
         return x * mask
 
     @staticmethod

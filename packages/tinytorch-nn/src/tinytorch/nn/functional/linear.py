@@ -24,7 +24,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, w: np.ndarray, b: Any) -> np.ndarray:
         # x: (*, in), w: (out, in), b: (out,) or None -> (*, out)
-        ctx.saved_tensors = (x, w)
+        ctx.save_for_backward(x, w)
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         out = x2 @ w.T                                 # (M, out)
         if b is not None:

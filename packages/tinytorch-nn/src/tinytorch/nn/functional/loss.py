@@ -1,5 +1,6 @@
-"""Elementwise losses: ``mse_loss``, ``l1_loss``, ``huber_loss``, ``binary_cross_entropy``,
-``binary_cross_entropy_with_logits``. Class-index losses live in ``cross_entropy.py``.
+"""Elementwise losses: ``mse_loss``, ``l1_loss``, ``huber_loss``, ``smooth_l1_loss``,
+``kl_div``, ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``. Class-index losses
+live in ``cross_entropy.py``.
 
 Systems view (``n`` = number of elements): each loss is one fused op of a few O(n) passes
 with a hand-written backward, differentiable in both input and target. Saved for backward:
@@ -32,7 +33,8 @@ class MSELoss(Function):
     def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, reduction: str) -> np.ndarray:
         # x, y: broadcastable -> () or broadcast shape
         d = np.subtract(x, y)
-        ctx.saved_tensors = (d, reduction)
+        ctx.save_for_backward(d)
+        ctx.reduction = reduction
         if reduction == "none":
             return d * d
         flat = d.reshape(-1)
@@ -41,8 +43,8 @@ class MSELoss(Function):
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        d, reduction = ctx.saved_tensors
-        g = d * (2 * grad_scale(grad, reduction, d.size))
+        (d,) = ctx.saved_tensors
+        g = d * (2 * grad_scale(grad, ctx.reduction, d.size))
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
 
 
@@ -51,13 +53,14 @@ class L1Loss(Function):
     def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, reduction: str) -> np.ndarray:
         # x, y: broadcastable -> () or broadcast shape
         d = np.subtract(x, y)
-        ctx.saved_tensors = (np.sign(d), reduction)
+        ctx.save_for_backward(np.sign(d))
+        ctx.reduction = reduction
         return reduce_loss(np.abs(d, out=d), reduction)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        sign, reduction = ctx.saved_tensors
-        g = sign * grad_scale(grad, reduction, sign.size)
+        (sign,) = ctx.saved_tensors
+        g = sign * grad_scale(grad, ctx.reduction, sign.size)
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
 
 
@@ -69,13 +72,14 @@ class HuberLoss(Function):
         d = np.subtract(x, y)
         ad = np.abs(d)
         loss = np.where(ad < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)).astype(d.dtype)
-        ctx.saved_tensors = (np.clip(d, -delta, delta), reduction)   # dloss/dd
+        ctx.save_for_backward(np.clip(d, -delta, delta))            # dloss/dd
+        ctx.reduction = reduction
         return reduce_loss(loss, reduction)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        slope, reduction = ctx.saved_tensors
-        g = slope * grad_scale(grad, reduction, slope.size)
+        (slope,) = ctx.saved_tensors
+        g = slope * grad_scale(grad, ctx.reduction, slope.size)
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
 
 
@@ -92,13 +96,14 @@ class BinaryCrossEntropy(Function):
         loss = -(y * log_x + (1 - y) * log_1mx)
         if weight is not None:
             loss = loss * weight
-        ctx.saved_tensors = (x, y, log_x, log_1mx, weight, reduction, loss.shape)
+        ctx.save_for_backward(x, y, log_x, log_1mx, weight)
+        ctx.reduction, ctx.shape = reduction, loss.shape
         return reduce_loss(loss, reduction)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        x, y, log_x, log_1mx, weight, reduction, shape = ctx.saved_tensors
-        scale = grad_scale(grad, reduction, int(np.prod(shape)))
+        x, y, log_x, log_1mx, weight = ctx.saved_tensors
+        scale = grad_scale(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
             scale = scale * weight
         dx = dy = None
@@ -122,13 +127,14 @@ class BinaryCrossEntropyWithLogits(Function):
             loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * softplus_neg
         if weight is not None:
             loss = loss * weight
-        ctx.saved_tensors = (x, y, softplus_neg, weight, pos_weight, reduction, loss.shape)
+        ctx.save_for_backward(x, y, softplus_neg, weight, pos_weight)
+        ctx.reduction, ctx.shape = reduction, loss.shape
         return reduce_loss(loss.astype(x.dtype, copy=False), reduction)
 
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
-        x, y, softplus_neg, weight, pos_weight, reduction, shape = ctx.saved_tensors
-        scale = grad_scale(grad, reduction, int(np.prod(shape)))
+        x, y, softplus_neg, weight, pos_weight = ctx.saved_tensors
+        scale = grad_scale(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
             scale = scale * weight
         sig = np.exp(-softplus_neg)                              # sigmoid(x)
@@ -229,3 +235,101 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return BinaryCrossEntropyWithLogits.apply(
         input, target, weight=_optional_array(weight, input),
         pos_weight=_optional_array(pos_weight, input), reduction=reduction)
+
+
+class SmoothL1Loss(Function):
+    @staticmethod
+    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, reduction: str,
+                beta: float) -> np.ndarray:
+        # x, y: broadcastable -> () or broadcast shape; Huber's loss divided by beta
+        d = np.subtract(x, y)
+        ad = np.abs(d)
+        if beta == 0:                                               # plain L1
+            loss, slope = ad, np.sign(d)
+        else:
+            loss = np.where(ad < beta, 0.5 * d * d / beta, ad - 0.5 * beta).astype(d.dtype)
+            slope = np.clip(d / beta, -1.0, 1.0).astype(d.dtype)    # dloss/dd
+        ctx.save_for_backward(slope)
+        ctx.reduction = reduction
+        return reduce_loss(loss, reduction)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        (slope,) = ctx.saved_tensors
+        g = slope * grad_scale(grad, ctx.reduction, slope.size)
+        return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
+
+
+class KLDiv(Function):
+    @staticmethod
+    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, reduction: str, total: float,
+                log_target: bool) -> np.ndarray:
+        # x: log-probabilities, y: probabilities (or log-probabilities): broadcastable
+        #   -> () or broadcast shape
+        if log_target:
+            loss = np.exp(y) * (y - x)                              # p·(log p - x)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y_log_y = np.where(y == 0, 0, y * np.log(y))        # 0·log 0 = 0
+            loss = (y_log_y - y * x).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, y)
+        ctx.reduction, ctx.total, ctx.log_target = reduction, total, log_target
+        return reduce_loss(loss, reduction, total)
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+        x, y = ctx.saved_tensors
+        scale = grad_scale(grad, ctx.reduction, ctx.total)
+        p = np.exp(y) if ctx.log_target else y
+        dx = dy = None
+        if ctx.needs_input_grad[0]:
+            dx = -p * scale                                         # d/dx = -p
+        if ctx.needs_input_grad[1]:
+            if ctx.log_target:
+                dy = p * (y - x + 1) * scale                        # d/dy e^y(y - x)
+            else:
+                with np.errstate(divide="ignore"):
+                    dy = (np.log(y) + 1 - x) * scale                # -inf at y = 0
+        return dx, dy
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,
+                   reduce: bool | None = None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """``0.5·d²/beta`` where ``|d| < beta``, else ``|d| - 0.5·beta``, with ``d = input -
+    target`` (``huber_loss / beta``; L1 for ``beta = 0``); (*) and (*) -> () or (*)."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise RuntimeError(f"smooth_l1_loss does not support negative values for beta, "
+                           f"got {beta}")
+    target = _float_pair("smooth_l1_loss", input, target)
+    _warn_broadcast(input, target)
+    return SmoothL1Loss.apply(input, target, reduction=reduction, beta=float(beta))
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None,
+           reduce: bool | None = None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence ``KL(target || exp(input))`` summed pointwise.
+
+    ``input`` holds log-probabilities; ``target`` probabilities, or log-probabilities with
+    ``log_target=True`` (exact for tiny probabilities). Pointwise loss
+    ``target·(log target - input)``, with ``0·log 0 = 0``; (*) and (*) -> () or (*).
+    ``reduction='batchmean'`` divides the sum by ``input.shape[0]`` and is the true KL
+    divergence per sample; ``'mean'`` divides by every element and warns, as PyTorch does.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce, reduction)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size. 'batchmean' divides only by the batch size, and aligns "
+                      "with the KL div math definition. 'mean' will be changed to behave the "
+                      "same as 'batchmean' in the next major release.", stacklevel=2)
+    elif reduction != "batchmean":
+        reduction = legacy_reduction(None, None, reduction)
+    target = _float_pair("kl_div", input, target)
+    n = int(np.prod(np.broadcast_shapes(tuple(input.shape), tuple(target.shape))))
+    if reduction == "batchmean":
+        reduction, n = ("mean", input.shape[0]) if input.ndim else ("sum", n)
+    return KLDiv.apply(input, target, reduction=reduction, total=float(n),
+                       log_target=bool(log_target))
