@@ -152,6 +152,10 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a is not None and b else "n/a"
 
 
+def _factor(a: float | None, b: float | None) -> str:
+    return _ratio(a, b) + ("x" if a is not None and b else "")
+
+
 def main() -> None:
     p = benchlib.arg_parser(__doc__.splitlines()[0])
     p.description, p.formatter_class = __doc__, argparse.RawDescriptionHelpFormatter
@@ -170,7 +174,9 @@ def main() -> None:
     if not selected:
         p.error(f"--only {args.only!r} matches no workload")
 
-    print(f"Workloads with default settings, quiet and beside a busy loop on core {core} "
+    when = (f"quiet and beside a busy loop on core {core}" if core is not None
+            else "quiet only (one core: none to keep busy)")
+    print(f"Workloads with default settings, {when} "
           f"(ms per call; TinyTorch as installed, PyTorch at its faster of "
           f"{' and '.join(map(str, benchlib.TORCH_THREADS))} threads)")
     header = (f"{'workload':<46} {'quiet: ours':>11} {'torch':>9} {'ratio':>6}  "
@@ -180,7 +186,7 @@ def main() -> None:
     print("-" * len(header))
     for case in selected:
         quiet = benchlib.paired_times(case, torch)
-        busy = quiet
+        busy: tuple[float | None, tuple[float, int] | None] = (None, None)
         if core is not None:
             loop = spin(core)
             try:
@@ -193,11 +199,12 @@ def main() -> None:
         (q_ours, q_ref), (b_ours, b_ref) = _sides(quiet), _sides(busy)
         print(f"{case.name:<46} {_ms(q_ours):>11} {_ms(q_ref):>9} {_ratio(q_ours, q_ref):>6}  "
               f"{_ms(b_ours):>10} {_ms(b_ref):>9} {_ratio(b_ours, b_ref):>6}  "
-              f"{_ratio(b_ours, q_ours) + 'x':>13} {_ratio(b_ref, q_ref) + 'x':>6}",
+              f"{_factor(b_ours, q_ours):>13} {_factor(b_ref, q_ref):>6}",
               flush=True)
 
 
-def _sides(result: tuple[float, tuple[float, int] | None]) -> tuple[float, float | None]:
+def _sides(result: tuple[float | None, tuple[float, int] | None]
+           ) -> tuple[float | None, float | None]:
     ours, ref = result
     return ours, ref[0] if ref else None
 

@@ -50,14 +50,19 @@ def imports_of(path: Path) -> set[str]:
 
 
 def optional_imports(path: Path) -> set[str]:
-    """Imports guarded by ``try: ... except ImportError`` (optional dependencies)."""
+    """Imports guarded by ``try: ... except ImportError`` (optional dependencies) or by
+    ``if TYPE_CHECKING:`` (read by the type checker only, never at run time)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Try) and any(
+        type_checking = isinstance(node, ast.If) and (
+            (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+            or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING"))
+        optional = isinstance(node, ast.Try) and any(
             isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
             for h in node.handlers
-        ):
+        )
+        if type_checking or optional:
             for sub in node.body:
                 for inner in ast.walk(sub):
                     if isinstance(inner, ast.Import):

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinytorch
+from tinytorch.arch import transformer
 from tinytorch.arch.gpt import GPT, GPTConfig, gpt_nano
 from tinytorch.arch.kv_cache import KVCache
 from tinytorch.arch.multihead_attention import MultiheadAttention
@@ -187,6 +188,7 @@ def test_cache_reports_its_bytes_and_refuses_what_does_not_fit():
     cache = KVCache(num_layers=2, batch_size=3, num_heads=4, max_len=5, head_dim=6)
     assert cache.nbytes == 2 * 2 * 3 * 4 * 5 * 6 * 4
     assert GPT(gpt_nano()).new_cache(2).nbytes == 2 * 2 * 2 * 16 * 32 * 4
+    assert GPT(gpt_nano()).new_cache(2, max_len=5).nbytes == 2 * 2 * 2 * 5 * 32 * 4
     k = np.zeros((3, 4, 6, 6), np.float32)
     with pytest.raises(RuntimeError, match="positions 0..5 do not fit a cache of 5"):
         cache.update(0, k, k)
@@ -200,3 +202,35 @@ def test_cache_reports_its_bytes_and_refuses_what_does_not_fit():
     cache.advance(2)
     cache.reset()
     assert cache.length == 0 and cache.nbytes == 2 * 2 * 3 * 4 * 5 * 6 * 4
+
+
+@pytest.mark.parametrize("rotary, bias", [(False, True), (True, False)])
+def test_decode_kernel_matches_the_composed_reference_block(rotary, bias):
+    m = model(dataclasses.replace(gpt_nano(), rotary=rotary, bias=bias), double=True)
+    x = np.random.default_rng(0).standard_normal((2, 10, 32))
+    outs = {}
+    for reference in (False, True):
+        cache = m.new_cache(2)
+        with tinytorch.use_reference_kernels(reference):
+            parts = []
+            for lo, hi in [(0, 6), (6, 7), (7, 10)]:                 # prefill, one, a chunk
+                parts.append(m.blocks[0].forward_cached(tinytorch.tensor(x[:, lo:hi]),
+                                                        cache, 0).array)
+                cache.advance(hi - lo)
+        outs[reference] = np.concatenate(parts, axis=1)
+    np.testing.assert_allclose(outs[False], outs[True], rtol=0, atol=1e-12)
+
+
+def test_cached_generation_with_dropout_in_training_mode_takes_the_reference_path(
+        monkeypatch):
+    def no_dropout_in_kernel(*args):
+        raise AssertionError("the decode kernel has no dropout")
+
+    monkeypatch.setattr(transformer, "decode_block", no_dropout_in_kernel)
+    tinytorch.manual_seed(0)
+    m = GPT(dataclasses.replace(gpt_nano(), dropout=0.5))
+    out = m.generate(prompt(2, 3), 20)
+    assert out.shape == (2, 23) and m.training
+    m.eval()
+    with pytest.raises(AssertionError, match="has no dropout"):
+        m.generate(prompt(2, 3), 2)

@@ -109,6 +109,17 @@ def test_set_num_threads_rejects_non_positive_integers(bad: object) -> None:
         tinytorch.set_num_threads(bad)  # type: ignore[arg-type]
 
 
+def test_num_threads_sets_the_count_for_a_block_and_restores_the_default_policy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel._State, "adaptive", True)
+    before = tinytorch.get_num_threads()
+    with parallel.num_threads(3):
+        assert tinytorch.get_num_threads() == 3 and not parallel._State.adaptive
+    assert tinytorch.get_num_threads() == before and parallel._State.adaptive
+    with pytest.raises(ValueError, match="num_threads expects a positive integer"):
+        parallel.num_threads(0)
+
+
 def test_get_num_threads_reports_what_was_set() -> None:
     tinytorch.set_num_threads(1)
     assert tinytorch.get_num_threads() == 1
@@ -312,3 +323,28 @@ def test_busy_seconds_reads_the_system_cpu_time() -> None:
     if busy is None:
         pytest.skip("no /proc/stat here")
     assert busy > 0
+
+
+def _recording_blas(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every BLAS thread count the policy sets, in order."""
+    calls: list[int] = []
+    real = parallel._set_blas
+
+    def record(n: int) -> None:
+        calls.append(n)
+        real(n)
+
+    monkeypatch.setattr(parallel, "_set_blas", record)
+    return calls
+
+
+@needs_openblas
+def test_a_large_matmul_runs_forward_and_backward_on_two_blas_threads(
+        two_free_cores: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _recording_blas(monkeypatch)
+    x = tinytorch.randn(256, 256, requires_grad=True)
+    w = tinytorch.randn(256, 256, requires_grad=True)
+    (x @ w).sum().backward()
+    assert calls == [2, 1, 2, 1]                       # forward, then both backward products
+    assert get_blas_threads() == 1
+

@@ -151,3 +151,24 @@ def test_gradients_are_right_when_split_into_many_blocks_on_two_threads(monkeypa
     assert tinytorch.gradcheck(lambda x, w, b: F.layer_norm(x, (16,), w, b), (x, w, b))
     assert tinytorch.gradcheck(lambda x, w: F.rms_norm(x, (16,), w), (x, w))
     assert tinytorch.gradcheck(F.gelu, (x,))
+
+
+@pytest.mark.skipif(not tinytorch.core.parallel.blas_controllable(),
+                    reason="NumPy's BLAS here is not an OpenBLAS whose threads can be set")
+def test_a_large_linear_layer_widens_blas_and_a_small_one_does_not(monkeypatch) -> None:
+    from tinytorch.core import parallel
+
+    monkeypatch.setattr(parallel, "free_cores", lambda: 2)       # two idle cores
+    monkeypatch.setattr(parallel._blas, "initial", 2)
+    tinytorch.set_num_threads(2)
+    monkeypatch.setattr(parallel._State, "adaptive", True)
+    calls = []
+    real = parallel._set_blas
+    monkeypatch.setattr(parallel, "_set_blas", lambda n: (calls.append(n), real(n)))
+    big = F.linear(tinytorch.randn(256, 256, requires_grad=True),
+                   tinytorch.randn(256, 256, requires_grad=True))
+    big.sum().backward()
+    assert calls == [2, 1, 2, 1]                       # the forward GEMM, then the backward pair
+    calls.clear()
+    small = F.linear(tinytorch.randn(8, 16), tinytorch.randn(4, 16))
+    assert small.shape == (8, 4) and calls == []

@@ -83,7 +83,7 @@ from tinytorch.core.reference import reference_kernels_enabled, use_reference_ke
 from tinytorch.core.serialization import load, save
 from tinytorch.core.tensor import Tensor
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
 
 # Higher tiers' packages and names, looked up on first use (the table is in core/tiers.py):
 # attribute -> (module that defines it, distribution that ships that module)

@@ -24,8 +24,9 @@ tier looks them up lazily, by name, so it never imports this tier).
 | transformer.py | ``TransformerBlock`` (pre-norm) |
 | transformer_encoder.py | ``TransformerEncoderLayer``, ``TransformerEncoder``: PyTorch's encoder |
 | gpt.py | ``GPT``, ``GPTConfig`` and ``generate`` |
+| kv_cache.py | ``KVCache``: keys and values of earlier positions, kept for generation |
 | models/ | the zoo: ``MLP``, ``LeNet5``, ``CifarCNN`` (GPT presets live in gpt.py) |
-| _kernels/ | fast kernels behind the references in conv, pooling, batchnorm, attention.py |
+| _kernels/ | kernels behind conv, pooling, batchnorm, attention; the one-token decode step |
 """
 
 from tinytorch.arch import functional
@@ -39,6 +40,7 @@ from tinytorch.arch.embedding import Embedding
 from tinytorch.arch.fold import Fold, Unfold
 from tinytorch.arch.gpt import GPT, GPTConfig, gpt_char_medium, gpt_char_small, gpt_nano
 from tinytorch.arch.groupnorm import GroupNorm, InstanceNorm2d
+from tinytorch.arch.kv_cache import KVCache
 from tinytorch.arch.models import MLP, CifarCNN, LeNet5
 from tinytorch.arch.multihead_attention import MultiheadAttention
 from tinytorch.arch.pixel_shuffle import PixelShuffle, PixelUnshuffle
@@ -52,7 +54,7 @@ from tinytorch.arch.transformer import TransformerBlock
 from tinytorch.arch.transformer_encoder import TransformerEncoder, TransformerEncoderLayer
 from tinytorch.arch.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
 
 __all__ = [
     "GPT", "MLP", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "CifarCNN",
@@ -62,5 +64,5 @@ __all__ = [
     "scaled_dot_product_attention",
     "AdaptiveMaxPool2d", "ConvTranspose2d", "Fold", "GroupNorm", "InstanceNorm2d",
     "PixelShuffle", "PixelUnshuffle", "TransformerEncoder", "TransformerEncoderLayer", "Unfold",
-    "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "KVCache",
 ]

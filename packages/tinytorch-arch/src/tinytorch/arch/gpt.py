@@ -124,11 +124,13 @@ class GPT(Module):
                                    targets.reshape(n * t))
         return logits, loss
 
-    def new_cache(self, batch_size: int) -> KVCache:
-        """An empty ``KVCache`` for ``batch_size`` sequences of up to ``block_size`` tokens, in
-        the model's dtype: ``2·n_layer·batch_size·block_size·n_embd`` numbers."""
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        """An empty ``KVCache`` for ``batch_size`` sequences of up to ``max_len`` tokens (at
+        most and by default ``block_size``), in the model's dtype:
+        ``2·n_layer·batch_size·max_len·n_embd`` numbers."""
         c = self.config
-        return KVCache(c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head,
+        max_len = c.block_size if max_len is None else min(max_len, c.block_size)
+        return KVCache(c.n_layer, batch_size, c.n_head, max_len, c.n_embd // c.n_head,
                        dtype=self.wte.weight.dtype)
 
     @tinytorch.no_grad()
@@ -173,10 +175,10 @@ class GPT(Module):
         by one, so no cached key is valid any more: the cache is refilled from the window,
         which costs what recomputation costs.
         """
-        t = idx.shape[-1]
-        if idx.ndim != 2 or t == 0:
+        if idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError(f"next_token_logits: expected idx of shape (N, T) with T >= 1, "
                              f"got {tuple(idx.shape)}")
+        t = idx.shape[1]
         block = self.config.block_size
         window = Tensor._wrap(idx.array[:, -block:])
         if cache is None:
@@ -200,14 +202,16 @@ class GPT(Module):
         ``model.eval()`` first to switch dropout off.
 
         ``use_cache=True`` keeps every layer's keys and values in a ``KVCache`` (``new_cache``:
-        ``2·n_layer·N·block_size·n_embd`` numbers): the prompt is processed once, then each
-        step runs one token per row through the model at its absolute position. Once the
-        sequence outgrows ``block_size`` the window slides, and plain recomputation reruns it
-        from position 0, so with learned positions every token's embedding changes at every
-        step. To give exactly recomputation's logits, the cache is then refilled from the
-        window at each step: past the context a step costs one prefill of ``block_size``
-        tokens, the same as ``use_cache=False``, and the cache saves work only while the
-        sequence fits. Both paths give the same tokens (the logits agree to rounding).
+        ``2·n_layer·N·P·n_embd`` numbers, ``P = min(T0 + max_new_tokens, block_size)``): the
+        prompt is processed once, then each step runs one token per row through the model at
+        its absolute position. Once the sequence outgrows ``block_size`` the window slides:
+        recomputation reruns the last ``block_size`` tokens from position 0, so every token
+        moves to a new position (a new learned position embedding) and no longer sees the
+        token that fell out of the window; no cached key or value stays valid. To give
+        exactly recomputation's logits, the cache is then refilled from the window at every
+        step: past the context a step costs one prefill of ``block_size`` tokens, the same as
+        ``use_cache=False``, and the cache saves work only while the sequence fits. Both
+        paths give the same tokens (their logits agree to rounding).
 
         ``idx`` must hold integer ids with at least one token per row (the model has no
         start token to predict from); ``max_new_tokens=0`` returns a copy of ``idx``. Logits
@@ -216,7 +220,8 @@ class GPT(Module):
         """
         max_new_tokens = _check_generate_args(idx, max_new_tokens, temperature, top_k)
         out = np.array(idx.array, dtype=np.int64)
-        cache = self.new_cache(out.shape[0]) if use_cache and max_new_tokens else None
+        n, t0 = out.shape
+        cache = self.new_cache(n, t0 + max_new_tokens) if use_cache and max_new_tokens else None
         for step in range(max_new_tokens):
             last = self.next_token_logits(Tensor._wrap(out), cache).array          # (N, V)
             broken = ~np.isfinite(last).all(axis=-1)                          # (N,)

@@ -190,8 +190,9 @@ class MultiheadAttention(Module):
             raise RuntimeError("forward_cached needs a packed self-attention layer (kdim = vdim "
                                "= embed_dim, no add_bias_kv, no add_zero_attn)")
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
-            raise RuntimeError(f"forward_cached: expected x of shape (N, T, {self.embed_dim}) "
-                               f"(batch first), got {tuple(x.shape)}")
+            layout = "N, T" if self.batch_first else "T, N"
+            raise RuntimeError(f"forward_cached: expected x of shape ({layout}, "
+                               f"{self.embed_dim}), got {tuple(x.shape)}")
         if not self.batch_first:
             x = x.transpose(0, 1)
         n, t, e = x.shape

@@ -19,9 +19,11 @@ instead of rerunning all ``T`` positions.
 from __future__ import annotations
 
 import tinytorch
+from tinytorch.arch._kernels.decode import decode_block
 from tinytorch.arch.kv_cache import KVCache
 from tinytorch.arch.multihead_attention import MultiheadAttention
 from tinytorch.arch.positional import RotaryEmbedding
+from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import GELU, Dropout, LayerNorm, Linear, Module
 
@@ -75,18 +77,26 @@ class TransformerBlock(Module):
         x = x + self.attn_dropout(a)
         return x + self.mlp(self.ln_2(x))
 
-    @tinytorch.no_grad()
     def forward_cached(self, x: Tensor, cache: KVCache, layer: int) -> Tensor:
         """The block on new positions only, ``(N, T, E) -> (N, T, E)``, for generation.
 
         ``x`` holds positions ``cache.length .. cache.length + T - 1``; attention reads the
         earlier ones from ``cache`` and writes these (``MultiheadAttention.forward_cached``).
         The layer norms and the feed-forward network act on each position alone, so they run
-        on the new rows only. Needs a causal block; records no graph.
+        on the new rows only. Needs a causal block; records no graph. Without active dropout
+        it runs as one fused kernel (``_kernels/decode.py``) unless reference kernels are on.
         """
         if not self.causal:
             raise RuntimeError("TransformerBlock.forward_cached needs a causal block: without "
                                "the causal mask, earlier positions would see the new ones")
-        h = self.ln_1(x)
-        x = x + self.attn_dropout(self.attn.forward_cached(h, cache, layer))
-        return x + self.mlp(self.ln_2(x))
+        if x.ndim != 3 or x.shape[-1] != self.attn.embed_dim:
+            raise RuntimeError(f"TransformerBlock.forward_cached: expected x of shape (N, T, "
+                               f"{self.attn.embed_dim}), got {tuple(x.shape)}")
+        dropout = self.training and max(self.attn.dropout, self.attn_dropout.p,
+                                        self.mlp.dropout.p) > 0.0
+        if not dropout and not reference_kernels_enabled():
+            return Tensor._wrap(decode_block(self, x.array, cache, layer))
+        with tinytorch.no_grad():
+            h = self.ln_1(x)
+            x = x + self.attn_dropout(self.attn.forward_cached(h, cache, layer))
+            return x + self.mlp(self.ln_2(x))

@@ -7,13 +7,16 @@ memory with the array it wraps instead of copying it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import dtypes
 from tinytorch.core.random import Generator, generator
 from tinytorch.core.tensor import Tensor, _as_array
+
+if TYPE_CHECKING:
+    from tinytorch.core.types import DTypeLike, Number, SizeArg
 
 
 def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
@@ -44,13 +47,14 @@ def _check_device(device: Any) -> None:
         raise RuntimeError(f"TinyTorch runs on the CPU only; got device {device!r}")
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: DTypeLike = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (Python numbers, nested lists, arrays, tensors)."""
     _check_device(device)
     return _make(_as_array(data, dtype), requires_grad)
 
 
-def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: DTypeLike = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but reuses ``data``'s memory when it already is a suitable array/tensor."""
     _check_device(device)
     if isinstance(data, Tensor) and (dtype is None or dtypes.as_dtype(dtype) == data.dtype):
@@ -73,22 +77,25 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor._wrap(array)
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*size: SizeArg, dtype: DTypeLike = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _make(np.zeros(_size(size), dtypes.as_dtype(dtype)), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*size: SizeArg, dtype: DTypeLike = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _make(np.ones(_size(size), dtypes.as_dtype(dtype)), requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*size: SizeArg, dtype: DTypeLike = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _make(np.empty(_size(size), dtypes.as_dtype(dtype)), requires_grad)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
+def full(size: SizeArg, fill_value: Number, dtype: DTypeLike = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Filled with ``fill_value``; the dtype follows it (bool, int64 or float32) unless given."""
     _check_device(device)
@@ -101,43 +108,43 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
     return _make(np.full(shape, fill_value, dtypes.as_dtype(dtype)), requires_grad)
 
 
-def _like(t: Tensor, dtype: Any) -> np.dtype:
+def _like(t: Tensor, dtype: DTypeLike) -> np.dtype:
     return t.dtype if dtype is None else dtypes.as_dtype(dtype)
 
 
-def zeros_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(input: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     return _make(np.zeros(input.shape, _like(input, dtype)), requires_grad)
 
 
-def ones_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(input: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     return _make(np.ones(input.shape, _like(input, dtype)), requires_grad)
 
 
-def empty_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty_like(input: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     return _make(np.empty(input.shape, _like(input, dtype)), requires_grad)
 
 
-def full_like(input: Tensor, fill_value: Any, dtype: Any = None,
+def full_like(input: Tensor, fill_value: Number, dtype: DTypeLike = None,
               requires_grad: bool = False) -> Tensor:
     return _make(np.full(input.shape, fill_value, _like(input, dtype)), requires_grad)
 
 
-def rand_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand_like(input: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     return rand(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
-def randn_like(input: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randn_like(input: Tensor, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     return randn(*input.shape, dtype=_like(input, dtype), requires_grad=requires_grad)
 
 
 def randint_like(input: Tensor, low: int = 0, high: int | None = None,
-                 dtype: Any = None) -> Tensor:
+                 dtype: DTypeLike = None) -> Tensor:
     if high is None:
         low, high = 0, low
     return randint(low, high, input.shape, dtype=_like(input, dtype))
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
+def arange(start: Number, end: Number | None = None, step: Number = 1, dtype: DTypeLike = None,
            device: Any = None, requires_grad: bool = False) -> Tensor:
     """``[start, end)`` in steps; int64 when all bounds are ints, else float32."""
     _check_device(device)
@@ -152,7 +159,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
     return _make(np.arange(start, end, step).astype(d), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None,
+def linspace(start: float, end: float, steps: int, dtype: DTypeLike = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
     _check_device(device)
     if steps < 0:
@@ -160,13 +167,13 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
     return _make(np.linspace(start, end, steps).astype(dtypes.as_dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
+def eye(n: int, m: int | None = None, dtype: DTypeLike = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     _check_device(device)
     return _make(np.eye(n, m, dtype=dtypes.as_dtype(dtype)), requires_grad)
 
 
-def rand(*size: Any, generator: Generator | None = None, dtype: Any = None,
+def rand(*size: SizeArg, generator: Generator | None = None, dtype: DTypeLike = None,
          device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
     _check_device(device)
@@ -174,7 +181,7 @@ def rand(*size: Any, generator: Generator | None = None, dtype: Any = None,
     return _make(_rng(generator).random(_size(size), dtype=np.float64).astype(d), requires_grad)
 
 
-def randn(*size: Any, generator: Generator | None = None, dtype: Any = None,
+def randn(*size: SizeArg, generator: Generator | None = None, dtype: DTypeLike = None,
           device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal."""
     _check_device(device)
@@ -185,7 +192,7 @@ def randn(*size: Any, generator: Generator | None = None, dtype: Any = None,
 
 
 def randint(low: int, high: Any = None, size: Any = None, *, generator: Generator | None = None,
-            dtype: Any = None, device: Any = None) -> Tensor:
+            dtype: DTypeLike = None, device: Any = None) -> Tensor:
     """Integers in ``[low, high)``; ``randint(high, size)`` starts at 0. int64 by default."""
     _check_device(device)
     if size is None:
@@ -202,7 +209,7 @@ def randint(low: int, high: Any = None, size: Any = None, *, generator: Generato
     return Tensor._wrap(_rng(generator).integers(low, high, shape).astype(d))
 
 
-def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None) -> Tensor:
+def randperm(n: int, *, generator: Generator | None = None, dtype: DTypeLike = None) -> Tensor:
     d = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
     return Tensor._wrap(_rng(generator).permutation(n).astype(d))
 

@@ -8,9 +8,12 @@ float64 silently: a Python float combined with a float32 tensor stays float32, a
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tinytorch.core.types import DTypeLike
 
 float16 = half = np.dtype(np.float16)
 float32 = float = np.dtype(np.float32)
@@ -35,7 +38,7 @@ def get_default_dtype() -> np.dtype:
     return _DEFAULT
 
 
-def set_default_dtype(dtype: Any) -> None:
+def set_default_dtype(dtype: DTypeLike) -> None:
     """Set the default floating-point dtype (float32 or float64), like PyTorch."""
     global _DEFAULT
     d = as_dtype(dtype)
@@ -44,7 +47,7 @@ def set_default_dtype(dtype: Any) -> None:
     _DEFAULT = d
 
 
-def as_dtype(dtype: Any) -> np.dtype:
+def as_dtype(dtype: DTypeLike) -> np.dtype:
     """Turn ``tinytorch.float32``, ``'float32'``, ``np.float32`` or ``float`` into a dtype."""
     if dtype is None:
         return _DEFAULT

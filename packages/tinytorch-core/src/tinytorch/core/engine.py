@@ -12,13 +12,17 @@ per node, plus the arrays each backward allocates.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core import anomaly, tensor
 from tinytorch.core.function import Function, unbroadcast
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad
 
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -59,7 +63,7 @@ class _Sink:
     else, such as the gradient ``Add`` passes to both inputs) is copied first.
     """
 
-    def __init__(self, inputs: Sequence[Any] | None) -> None:
+    def __init__(self, inputs: Sequence[Tensor] | None) -> None:
         self.inputs = inputs
         self.shared: set[int] = set()  # ids of arrays that must be copied before a leaf keeps them
         if inputs is not None:
@@ -72,7 +76,7 @@ class _Sink:
         prev = self.captured[i]
         self.captured[i] = g if prev is None else prev + g
 
-    def leaf(self, t: Any, g: np.ndarray) -> None:
+    def leaf(self, t: Tensor, g: np.ndarray) -> None:
         """Hand ``g`` (already in the tensor's shape and dtype) to a leaf or retained tensor."""
         if t._hooks:
             g = _run_hooks(t._hooks, g, t.array)
@@ -94,7 +98,8 @@ class _Sink:
                 t._grad.array = acc + g
 
 
-def _run_hooks(hooks: list[Any], g: np.ndarray, like: np.ndarray) -> np.ndarray:
+def _run_hooks(hooks: list[Callable[[Tensor], Tensor | None]], g: np.ndarray,
+               like: np.ndarray) -> np.ndarray:
     """Call each gradient hook in turn; one that returns a tensor replaces the gradient."""
     for hook in list(hooks):
         new = hook(tensor.Tensor._wrap(g))
@@ -107,7 +112,7 @@ def _run_hooks(hooks: list[Any], g: np.ndarray, like: np.ndarray) -> np.ndarray:
     return g
 
 
-def _check_finite(node: Function, in_grads: tuple[Any, ...]) -> None:
+def _check_finite(node: Function, in_grads: tuple[Grad, ...]) -> None:
     """Anomaly mode: raise when a backward returned NaN or inf, naming the op and its forward."""
     for i, g in enumerate(in_grads):
         if g is None:
@@ -119,10 +124,10 @@ def _check_finite(node: Function, in_grads: tuple[Any, ...]) -> None:
 
 
 def run_backward(
-    roots: Sequence[Any],
+    roots: Sequence[Tensor],
     grads: Sequence[np.ndarray],
     retain_graph: bool = False,
-    inputs: Sequence[Any] | None = None,
+    inputs: Sequence[Tensor] | None = None,
 ) -> list[np.ndarray | None] | None:
     """Propagate ``grads`` from the output tensors ``roots`` down to the leaves.
 
@@ -146,9 +151,10 @@ def run_backward(
     while ready:
         node = ready.pop()
         edges = node.edges
+        assert edges is not None  # a freed node was reported by _count_consumers
         grad = pending.pop(node, None)
         if grad is None:  # every consumer returned None for it: nothing flows further
-            in_grads: Any = (None,) * len(edges)
+            in_grads: Any = (None,) * len(edges)  # one gradient or a tuple: made a tuple below
         else:
             if inputs is not None and node in sink.wanted_nodes:
                 sink.capture(sink.wanted_nodes[node], grad)
@@ -195,7 +201,8 @@ def run_backward(
 
 
 def backward(
-    root: Any, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
+    root: Tensor, gradient: Tensor | None = None, retain_graph: bool = False,
+    create_graph: bool = False
 ) -> None:
     """``tensor.backward()``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
     if create_graph:
@@ -220,13 +227,13 @@ def backward(
 
 
 def grad(
-    outputs: Any,
-    inputs: Any,
-    grad_outputs: Any = None,
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
-) -> tuple[Any, ...]:
+) -> tuple[Tensor | None, ...]:
     """``tinytorch.autograd.grad``: gradients of ``outputs`` w.r.t. ``inputs`` (first order).
 
     Nothing is accumulated into ``.grad``; the gradients are returned as a tuple of Tensors.
@@ -267,7 +274,7 @@ def grad(
     return tuple(result)
 
 
-def retain(t: Any) -> None:
+def retain(t: Tensor) -> None:
     """Make a non-leaf tensor keep its ``.grad`` (``tensor.retain_grad()``)."""
     if t.grad_fn is not None:
         t.grad_fn._retained = weakref.ref(t)

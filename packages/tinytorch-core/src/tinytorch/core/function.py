@@ -51,11 +51,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinytorch.core import anomaly, tensor, views
+from tinytorch.core import anomaly, tensor, tracing, views
 from tinytorch.core.grad_mode import _GradState
 
 if TYPE_CHECKING:
+    import weakref
+    from collections.abc import Callable
+
+    from typing_extensions import TypeIs
+
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad
 
 _MODIFIED = (
     "one of the variables needed for gradient computation has been modified by an inplace "
@@ -83,15 +89,15 @@ class Function:
     """Base class of differentiable operations. Subclasses define ``forward`` and ``backward``."""
 
     # Filled in by ``apply`` when the op is recorded (``edges`` is None once the node ran):
-    edges: tuple[Any, ...] | None = None  # per forward argument: Function, leaf Tensor or None
+    edges: tuple[Function | Tensor | None, ...] | None = None  # per forward argument
     needs_input_grad: tuple[bool, ...]
     out_shape: tuple[int, ...]              # the output's shape and dtype, which the gradient
     out_dtype: np.dtype                     # arriving at this node must have
     last_use: bool = False  # set by the engine: the saved arrays are dropped after this backward
     _saved: tuple[Any, ...] = ()
     _versions: list[SavedVersion] | None = None
-    _hooks: list[Any] | None = None         # tensor hooks registered on this node's output
-    _retained: Any = None  # weak reference to the output, when ``retain_grad()`` was called
+    _hooks: list[Callable[[Tensor], Tensor | None]] | None = None  # hooks on the output's grad
+    _retained: weakref.ref[Tensor] | None = None  # the output, when ``retain_grad()`` was called
     _trace: list[str] | None = None         # where forward ran, kept while anomaly mode is on
 
     if TYPE_CHECKING:
@@ -105,7 +111,7 @@ class Function:
         raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> Any:
+    def backward(ctx: Function, grad: np.ndarray) -> Grad | tuple[Grad, ...]:
         raise NotImplementedError("a Function subclass must define backward(ctx, grad)")
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -165,10 +171,12 @@ class Function:
                 ctx._trace = traceback.format_stack()[:-1]
             result._requires_grad = True
             result.grad_fn = ctx
+        if tracing._TraceState.recorder is not None:
+            tracing.record(cls, args, kwargs, result)
         return result
 
     @property
-    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+    def next_functions(self) -> tuple[tuple[Function | AccumulateGrad | None, int], ...]:
         """Where this node sends gradients (PyTorch's name): the producing node, an
         ``AccumulateGrad`` for a leaf, or ``None`` for an input that needs no gradient."""
         return tuple(
@@ -176,7 +184,7 @@ class Function:
             for e in (self.edges or ())
         )
 
-    def register_hook(self, hook: Any) -> Any:
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``hook(grad)`` with the gradient arriving at this node, before its backward.
 
         Used by ``Tensor.register_hook`` for non-leaf tensors; ``hook`` may return a
@@ -194,7 +202,7 @@ class Function:
         return f"<{self.name()}>"
 
 
-def is_tensor(x: Any) -> bool:
+def is_tensor(x: object) -> TypeIs[Tensor]:
     """True for a Tensor (or subclass, such as ``Parameter``)."""
     return isinstance(x, tensor.Tensor)
 
@@ -255,9 +263,9 @@ class AccumulateGrad:
     """
 
     __slots__ = ("variable",)
-    next_functions: tuple[tuple[Any, int], ...] = ()
+    next_functions: tuple[tuple[Function | AccumulateGrad | None, int], ...] = ()
 
-    def __init__(self, variable: Any) -> None:
+    def __init__(self, variable: Tensor) -> None:
         self.variable = variable
 
     def __repr__(self) -> str:
@@ -269,7 +277,8 @@ class RemovableHandle:
 
     __slots__ = ("hooks", "hook")
 
-    def __init__(self, hooks: list[Any], hook: Any) -> None:
+    def __init__(self, hooks: list[Callable[[Tensor], Tensor | None]],
+                 hook: Callable[[Tensor], Tensor | None]) -> None:
         self.hooks = hooks
         self.hook = hook
 

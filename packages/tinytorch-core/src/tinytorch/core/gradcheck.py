@@ -40,7 +40,7 @@ def _as_tuple(x: Any) -> tuple[Any, ...]:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def _float_outputs(out: Any) -> list[Tensor]:
+def _float_outputs(out: Tensor | Sequence[Tensor]) -> list[Tensor]:
     """The floating-point tensor outputs of ``func`` (integer outputs are not differentiable)."""
     outs = [o for o in _as_tuple(out) if isinstance(o, Tensor) and o.array.dtype.kind == "f"]
     if not outs:
@@ -63,7 +63,7 @@ def _fail(msg: str, raise_exception: bool) -> bool:
 
 def gradcheck(
     func: Callable[..., Any],
-    inputs: Any,
+    inputs: Tensor | Sequence[Any],
     *,
     eps: float = 1e-6,
     atol: float = 1e-5,
@@ -103,7 +103,7 @@ def gradcheck(
     roots = [o for o in outs if o.requires_grad]
     grads = [v.astype(o.array.dtype) for v, o in zip(vs, outs) if o.requires_grad]
     targets = [inputs[i] for i in diff]
-    analytic: list[Any] = [None] * len(diff)
+    analytic: list[np.ndarray | None] = [None] * len(diff)
     if roots:
         analytic = run_backward(roots, grads, retain_graph=False, inputs=targets) or analytic
 

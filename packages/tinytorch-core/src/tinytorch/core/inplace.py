@@ -22,6 +22,7 @@ from tinytorch.core.grad_mode import _GradState
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad
 
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 _LEAF_VIEW_INPLACE = ("a view of a leaf Variable that requires grad is being used in an in-place "
@@ -51,7 +52,7 @@ class CopySlices(Function):
         raise RuntimeError("CopySlices is created by in-place updates of views, never applied")
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         # grad: the base's shape -> (grad for the old base, grad for the updated region)
         g_base = np.array(grad, copy=True)
         region = ctx.view.view_of(g_base)

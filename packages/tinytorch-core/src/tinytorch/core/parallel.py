@@ -20,8 +20,8 @@ Two kinds of threads do the work of an op:
   thread.
 
 This module is the one place that sets either. ``set_num_threads(n)`` sets both: ``n``
-threads of our own, and at most ``n`` BLAS threads for a product. ``blas_threads(n)`` holds
-BLAS at ``n`` threads for the duration of a ``with`` block.
+threads of our own, and at most ``n`` BLAS threads for a product (``with num_threads(n):``
+does so for a block). ``blas_threads(n)`` holds BLAS at ``n`` threads for a ``with`` block.
 
 The default policy:
 
@@ -97,6 +97,7 @@ def _initial_count() -> int:
 
 
 def _check_count(name: str, n: object) -> None:
+    """Raise ``ValueError`` unless ``n`` is a positive ``int`` (``True`` is not a count)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"{name} expects a positive integer, got {n!r}")
 
@@ -125,6 +126,25 @@ def set_num_threads(n: int) -> None:
         _State.pool = None
     _State.count = n
     _State.adaptive = False
+
+
+class num_threads:
+    """``with num_threads(n):`` runs the block as after ``set_num_threads(n)``; on the way out
+    the count, and whether it adapts to the load (rule 4), are back to what they were."""
+
+    def __init__(self, n: int) -> None:
+        _check_count("num_threads", n)
+        self.n = n
+        self.before = (_State.count, _State.adaptive)
+
+    def __enter__(self) -> None:
+        self.before = (_State.count, _State.adaptive)
+        set_num_threads(self.n)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        set_num_threads(self.before[0])
+        _State.adaptive = self.before[1]
 
 
 def _usable(n: int) -> int:
@@ -324,7 +344,8 @@ class _Load:
 def free_cores() -> int:
     """The cores we may run on that other processes do not keep busy.
 
-    Looked at every ``LOAD_INTERVAL`` seconds at most (between looks, the last answer): other
+    It looks at most every ``LOAD_INTERVAL`` seconds and gives the last answer in between;
+    before the first look (half a second after import) every core counts as free. Other
     processes' CPU use is the system's busy time on our cores minus our own process's CPU time
     (all its threads, spinning BLAS workers included), divided by the time since the last
     look. That many cores, rounded up from ``BUSY_CORE`` (0.5 takes one core, 1.5 two), are

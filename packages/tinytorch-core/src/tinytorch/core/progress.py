@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 
@@ -20,7 +20,7 @@ class _NoBar:
     def __init__(self, iterable: Iterable[Any] | None = None, **_: Any) -> None:
         self.iterable = iterable
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self.iterable if self.iterable is not None else ())
 
     def __enter__(self) -> _NoBar:

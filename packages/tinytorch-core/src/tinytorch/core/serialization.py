@@ -115,7 +115,7 @@ def _write_archive(stream: IO[bytes], manifest: dict[str, Any], arrays: list[np.
                 np.lib.format.write_array(out, arr, allow_pickle=False)
 
 
-def save(obj: Any, f: Any) -> None:
+def save(obj: Any, f: str | os.PathLike[str] | IO[bytes]) -> None:
     """Save a Tensor, or dicts/lists/tuples of Tensors and plain values, to a path or file.
 
     ``f`` is a path (written atomically; see ``tinytorch.core.atomic``) or a binary file
@@ -193,7 +193,8 @@ class _Reader:
         raise self.fail(f"unknown node type {kind!r}")
 
 
-def load(f: Any, map_location: Any = None, *, weights_only: bool = True) -> Any:
+def load(f: str | os.PathLike[str] | IO[bytes], map_location: Any = None, *,
+         weights_only: bool = True) -> Any:
     """Load what ``save`` wrote, from a path or a binary file object.
 
     ``map_location`` may only name the CPU; ``weights_only`` is accepted for PyTorch

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -37,10 +37,13 @@ from tinytorch.core.printing import format_tensor
 from tinytorch.core.tensor_methods import TensorMethods
 from tinytorch.core.views import ViewInfo
 
+if TYPE_CHECKING:
+    from tinytorch.core.types import DTypeLike, Number, TensorLike
+
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
+def _as_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
     """Convert Python data, arrays or Tensors to an ndarray with PyTorch's dtype inference."""
     if isinstance(data, Tensor):
         data = data.array
@@ -101,7 +104,8 @@ class Tensor(TensorMethods):
     _view: ViewInfo | None
     _hooks: list[Callable[[Tensor], Tensor | None]] | None
 
-    def __init__(self, data: Any = (), dtype: Any = None, requires_grad: bool = False) -> None:
+    def __init__(self, data: Any = (), dtype: DTypeLike = None,
+                 requires_grad: bool = False) -> None:
         self._setup(_as_array(data, dtype), requires_grad)
 
     def _setup(self, array: np.ndarray, requires_grad: builtins.bool = False) -> None:
@@ -218,7 +222,13 @@ class Tensor(TensorMethods):
     def is_floating_point(self) -> bool:
         return self.array.dtype.kind == "f"
 
-    def size(self, dim: int | None = None) -> Any:
+    @overload
+    def size(self, dim: None = None) -> tuple[builtins.int, ...]: ...
+
+    @overload
+    def size(self, dim: builtins.int) -> builtins.int: ...
+
+    def size(self, dim: builtins.int | None = None) -> tuple[builtins.int, ...] | builtins.int:
         if dim is None:
             return self.array.shape
         return self.array.shape[dim]
@@ -232,7 +242,13 @@ class Tensor(TensorMethods):
     def element_size(self) -> int:
         return self.array.itemsize
 
-    def stride(self, dim: int | None = None) -> Any:
+    @overload
+    def stride(self, dim: None = None) -> tuple[builtins.int, ...]: ...
+
+    @overload
+    def stride(self, dim: builtins.int) -> builtins.int: ...
+
+    def stride(self, dim: builtins.int | None = None) -> tuple[builtins.int, ...] | builtins.int:
         s = tuple(st // self.array.itemsize for st in self.array.strides)
         return s if dim is None else s[dim]
 
@@ -240,7 +256,7 @@ class Tensor(TensorMethods):
         return self.array.flags.c_contiguous
 
     # ------------------------------------------------------------------ conversion
-    def item(self) -> Any:
+    def item(self) -> Number:
         if self.array.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self.array.size} elements cannot be converted to Scalar"
@@ -259,7 +275,7 @@ class Tensor(TensorMethods):
     def tolist(self) -> Any:
         return self.array.tolist()
 
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+    def to(self, *args: Tensor | DTypeLike, **kwargs: Any) -> Tensor:
         """``to(dtype)``, ``to('cpu')`` or ``to(other_tensor)``; differentiable for floats."""
         dtype = kwargs.get("dtype")
         for a in args:
@@ -280,7 +296,7 @@ class Tensor(TensorMethods):
             return self
         return ops.elementwise.cast(self, d)
 
-    def type(self, dtype: Any = None) -> Any:
+    def type(self, dtype: DTypeLike = None) -> str | Tensor:
         if dtype is None:
             return dtypes.dtype_name(self.dtype)
         return self.to(dtype)
@@ -327,7 +343,7 @@ class Tensor(TensorMethods):
             return self
         return ops.elementwise.clone(self)
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: DTypeLike = None, copy: builtins.bool | None = None) -> np.ndarray:
         return self.array if dtype is None else self.array.astype(dtype)
 
     # ------------------------------------------------------------------ Python protocols
@@ -396,7 +412,7 @@ class Tensor(TensorMethods):
         return RemovableHandle(self._hooks, hook)
 
     def backward(
-        self, gradient: Any = None, retain_graph: builtins.bool | None = None,
+        self, gradient: Tensor | None = None, retain_graph: builtins.bool | None = None,
         create_graph: builtins.bool = False
     ) -> None:
         engine.backward(self, gradient, builtins.bool(retain_graph), create_graph)
@@ -405,7 +421,7 @@ class Tensor(TensorMethods):
     def zero_(self) -> Tensor:
         return self.fill_(0)
 
-    def fill_(self, value: Any) -> Tensor:
+    def fill_(self, value: TensorLike) -> Tensor:
         value = value.item() if isinstance(value, Tensor) and not value.requires_grad else value
         if isinstance(value, Tensor):
             return self.copy_(value.expand(self.array.shape))
@@ -418,7 +434,7 @@ class Tensor(TensorMethods):
         self._increment_version()
         return self
 
-    def copy_(self, src: Any) -> Tensor:
+    def copy_(self, src: Tensor) -> Tensor:
         """Copy ``src`` (broadcast, cast to this dtype) into this tensor's memory.
 
         Differentiable in ``src``, as in PyTorch: the gradient reaching this tensor flows to
@@ -451,7 +467,8 @@ class Tensor(TensorMethods):
             self._requires_grad = True
         return self
 
-    def _inplace(self, op: Any, other: Any, ufunc: Any) -> Tensor:
+    def _inplace(self, op: Callable[[Tensor, TensorLike], Tensor], other: TensorLike,
+                 ufunc: np.ufunc) -> Tensor:
         """In-place ``op``: a ufunc into the memory when no graph is recorded, else the op
         recorded out of place and written back (``write_inplace``)."""
         check_inplace(self)
@@ -471,20 +488,20 @@ class Tensor(TensorMethods):
         old._vc = self._version_counter()
         return old
 
-    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+    def add_(self, other: TensorLike, alpha: Number = 1) -> Tensor:
         if alpha != 1:
             other = other * alpha
         return self._inplace(Tensor.__add__, other, np.add)
 
-    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+    def sub_(self, other: TensorLike, alpha: Number = 1) -> Tensor:
         if alpha != 1:
             other = other * alpha
         return self._inplace(Tensor.__sub__, other, np.subtract)
 
-    def mul_(self, other: Any) -> Tensor:
+    def mul_(self, other: TensorLike) -> Tensor:
         return self._inplace(Tensor.__mul__, other, np.multiply)
 
-    def div_(self, other: Any) -> Tensor:
+    def div_(self, other: TensorLike) -> Tensor:
         return self._inplace(Tensor.__truediv__, other, np.true_divide)
 
     __iadd__ = add_
@@ -492,7 +509,7 @@ class Tensor(TensorMethods):
     __imul__ = mul_
     __itruediv__ = div_
 
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+    def clamp_(self, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
         check_inplace(self)
         if _GradState.enabled and self._requires_grad:
             return write_inplace(self, ops.elementwise.clamp(self._alias(), min, max))
@@ -500,7 +517,7 @@ class Tensor(TensorMethods):
         self._increment_version()
         return self
 
-    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+    def masked_fill_(self, mask: Tensor, value: TensorLike) -> Tensor:
         check_inplace(self)
         value_rg = isinstance(value, Tensor) and value._requires_grad
         if _GradState.enabled and (self._requires_grad or value_rg):
@@ -511,7 +528,7 @@ class Tensor(TensorMethods):
         self._increment_version()
         return self
 
-    def __setitem__(self, index: Any, value: Any) -> None:
+    def __setitem__(self, index: Any, value: TensorLike) -> None:
         check_inplace(self)
         value_rg = isinstance(value, Tensor) and value._requires_grad
         if _GradState.enabled and (self._requires_grad or value_rg):

@@ -17,6 +17,7 @@ import numpy as np
 
 from tinytorch.core import dtypes
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import DTypeLike
 from tinytorch.nn.functional import activation as F
 from tinytorch.nn.module import Module
 from tinytorch.nn.parameter import Parameter
@@ -191,7 +192,7 @@ class PReLU(Module):
     (N, C, *) -> (N, C, *). Parameter: ``weight`` (num_parameters,), filled with ``init``."""
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
-                 dtype: Any = None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         if device is not None and not str(device).startswith("cpu"):
             raise RuntimeError(f"TinyTorch runs on the CPU only; got device {device!r}")

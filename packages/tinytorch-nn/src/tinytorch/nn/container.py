@@ -14,14 +14,14 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, SupportsIndex
 
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.module import Module
 from tinytorch.nn.parameter import Parameter
 
 
-def _index(idx: Any, size: int, kind: str) -> int:
+def _index(idx: SupportsIndex, size: int, kind: str) -> int:
     """A non-negative position from ``idx`` (negative counts from the end)."""
     i = operator.index(idx)
     if not -size <= i < size:
@@ -49,7 +49,7 @@ class Sequential(Module):
             input = module(input)
         return input
 
-    def __getitem__(self, idx: int | slice) -> Any:
+    def __getitem__(self, idx: int | slice) -> Module:
         if isinstance(idx, slice):
             items = list(self._modules.items())[idx]
             return type(self)(OrderedDict(items))
@@ -108,7 +108,7 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def __getitem__(self, idx: int | slice) -> Any:
+    def __getitem__(self, idx: int | slice) -> Module:
         if isinstance(idx, slice):
             return type(self)(list(self._modules.values())[idx])
         return self._modules[str(_index(idx, len(self), "ModuleList"))]

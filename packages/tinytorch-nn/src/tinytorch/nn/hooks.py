@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tinytorch.core.function import Function
 from tinytorch.core.tensor import Tensor
+
+if TYPE_CHECKING:
+    from tinytorch.nn.module import Module
 
 GradList = list[np.ndarray | None]
 
@@ -113,7 +116,7 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
-def _needs_grad(value: Any) -> bool:
+def _needs_grad(value: object) -> bool:
     return isinstance(value, Tensor) and value.requires_grad
 
 
@@ -124,7 +127,7 @@ class BackwardHook:
     with ``None`` for arguments that are no Tensors, need no gradient or got none.
     """
 
-    def __init__(self, module: Any, hooks: list[Callable[..., Any]],
+    def __init__(self, module: Module, hooks: list[Callable[..., Any]],
                  pre_hooks: list[Callable[..., Any]]) -> None:
         self.module = module
         self.hooks = hooks

@@ -15,7 +15,6 @@ the cost of one QR factorisation: O(r·c·min(r, c)) FLOPs for an (r, c) matrix.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -27,7 +26,7 @@ _LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "con
                 "conv_transpose3d")
 
 
-def _fill(tensor: Tensor, values: Any) -> Tensor:
+def _fill(tensor: Tensor, values: np.ndarray | float) -> Tensor:
     """Write ``values`` into ``tensor``'s array in place, casting to its dtype."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nn.init expects a Tensor, got {type(tensor).__name__}")

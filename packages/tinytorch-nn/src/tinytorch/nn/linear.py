@@ -20,6 +20,7 @@ import numpy as np
 
 from tinytorch.core import dtypes
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import DTypeLike
 from tinytorch.nn import init
 from tinytorch.nn.functional.linear import linear
 from tinytorch.nn.module import Module
@@ -37,7 +38,7 @@ class Identity(Module):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, input: Any) -> Any:
+    def forward(self, input: Tensor) -> Tensor:
         return input
 
 
@@ -45,7 +46,7 @@ class Linear(Module):
     """``y = x @ Wᵀ + b``: (*, in_features) -> (*, out_features)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: DTypeLike = None) -> None:
         super().__init__()
         _check_device(device)
         d = dtypes.as_dtype(dtype)

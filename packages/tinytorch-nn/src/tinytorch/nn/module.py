@@ -28,6 +28,7 @@ import numpy as np
 from tinytorch.core import dtypes
 from tinytorch.core.grad_mode import is_grad_enabled
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import DTypeLike
 from tinytorch.nn.hooks import BackwardHook, RemovableHandle
 from tinytorch.nn.parameter import Parameter
 
@@ -39,7 +40,7 @@ class _IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-def _check_name(kind: str, name: Any) -> None:
+def _check_name(kind: str, name: object) -> None:
     """PyTorch's checks on a name given to ``register_parameter``/``register_buffer``."""
     if not isinstance(name, str):
         raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
@@ -426,7 +427,7 @@ class Module:
                     m._buffers[name] = Tensor._wrap(b.array.astype(dtype))
         return self
 
-    def to(self, *args: Any, **kwargs: Any) -> Module:
+    def to(self, *args: Tensor | DTypeLike, **kwargs: Any) -> Module:
         """``to(dtype)``, ``to('cpu')`` or ``to(tensor)``: floating state takes the dtype."""
         dtype = kwargs.get("dtype")
         for a in list(args) + [kwargs.get("device")]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from tinytorch.core import dtypes
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import DTypeLike
 from tinytorch.nn import init
 from tinytorch.nn.functional.normalization import layer_norm, rms_norm
 from tinytorch.nn.linear import _check_device
@@ -34,7 +35,7 @@ def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(s) for s in normalized_shape)
 
 
-def _param(shape: tuple[int, ...], dtype: Any) -> Parameter:
+def _param(shape: tuple[int, ...], dtype: DTypeLike) -> Parameter:
     return Parameter(Tensor._wrap(np.empty(shape, dtype=dtypes.as_dtype(dtype))))
 
 
@@ -43,7 +44,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device: Any = None,
-                 dtype: Any = None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         _check_device(device)
         self.normalized_shape = _shape(normalized_shape)
@@ -82,7 +83,7 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
                  elementwise_affine: bool = True, device: Any = None,
-                 dtype: Any = None) -> None:
+                 dtype: DTypeLike = None) -> None:
         super().__init__()
         _check_device(device)
         self.normalized_shape = _shape(normalized_shape)

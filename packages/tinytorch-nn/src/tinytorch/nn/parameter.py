@@ -9,7 +9,7 @@ find it. Its memory is ``numel * itemsize`` bytes for the value, and the same ag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[type[Parameter], tuple[Tensor, bool]]:
         return (Parameter, (Tensor._wrap(self.array), self.requires_grad))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Parameter:

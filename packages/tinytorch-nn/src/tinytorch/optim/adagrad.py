@@ -16,7 +16,6 @@ maximize 1. Temporaries come from the optimizer's shared scratch buffers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from tinytorch.core.tensor import Tensor
 from tinytorch.optim.optimizer import (
     Optimizer,
+    ParamsT,
     check_non_negative,
     grad_for_update,
     increment,
@@ -36,7 +36,7 @@ class Adagrad(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: ParamsT,
         lr: float = 1e-2,
         lr_decay: float = 0,
         weight_decay: float = 0,

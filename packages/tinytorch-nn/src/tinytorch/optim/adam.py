@@ -20,7 +20,6 @@ allocates nothing after the first.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 from tinytorch.core.tensor import Tensor
 from tinytorch.optim.optimizer import (
     Optimizer,
+    ParamsT,
     check_non_negative,
     grad_for_update,
     increment,
@@ -40,7 +40,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: ParamsT,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

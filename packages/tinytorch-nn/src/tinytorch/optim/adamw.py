@@ -8,10 +8,8 @@ same rate. Costs are Adam's (see ``adam.py``) with 1 pass over the parameter for
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from tinytorch.optim.adam import Adam
+from tinytorch.optim.optimizer import ParamsT
 
 
 class AdamW(Adam):
@@ -19,7 +17,7 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: ParamsT,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

@@ -23,7 +23,8 @@ from tinytorch.optim.optimizer import Optimizer
 from tinytorch.optim.scheduler import LRScheduler
 
 
-def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
+def _per_group(name: str, optimizer: Optimizer,
+               value: float | list[float] | tuple[float, ...]) -> list[float]:
     """One value per parameter group: a list of them, or a single value repeated."""
     n = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):

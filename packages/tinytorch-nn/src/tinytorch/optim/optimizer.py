@@ -20,12 +20,15 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from tinytorch.core.grad_mode import enable_grad
 from tinytorch.core.tensor import Tensor
+
+ParamsT: TypeAlias = Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Iterable[dict[str, Any]]
+"""What an optimizer takes: Tensors, ``(name, Tensor)`` pairs, or parameter-group dicts."""
 
 
 class _RequiredParameter:
@@ -47,7 +50,7 @@ class Optimizer:
         defaults: the options a group gets when it does not set them.
     """
 
-    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
@@ -58,7 +61,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._scratch_pool: dict[tuple[np.dtype, int], np.ndarray] = {}
         self._opt_called = False  # set by step(); schedulers check it to catch a wrong order
-        groups = list(params)
+        groups: list[Any] = list(params)  # Tensors, pairs or dicts: told apart just below
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -218,7 +221,7 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-def _cast_state(p: Tensor, index: Any, name: str, value: Any) -> Any:
+def _cast_state(p: Tensor, index: int, name: str, value: Any) -> Any:
     """A private copy of one saved state entry, in the parameter's dtype (``step`` kept as is)."""
     if isinstance(value, np.ndarray):
         value = Tensor._wrap(value)

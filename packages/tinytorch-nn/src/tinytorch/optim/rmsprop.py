@@ -16,7 +16,6 @@ momentum 2, weight decay 2. Temporaries come from the optimizer's shared scratch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from tinytorch.core.tensor import Tensor
 from tinytorch.optim.optimizer import (
     Optimizer,
+    ParamsT,
     check_non_negative,
     grad_for_update,
     increment,
@@ -36,7 +36,7 @@ class RMSprop(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: ParamsT,
         lr: float = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,

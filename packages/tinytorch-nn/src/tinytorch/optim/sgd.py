@@ -15,13 +15,12 @@ the optimizer's shared scratch buffer rather than new arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
-from tinytorch.optim.optimizer import Optimizer, check_non_negative, grad_for_update
+from tinytorch.optim.optimizer import Optimizer, ParamsT, check_non_negative, grad_for_update
 
 
 class SGD(Optimizer):
@@ -29,7 +28,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Any],
+        params: ParamsT,
         lr: float = 1e-3,
         momentum: float = 0,
         dampening: float = 0,

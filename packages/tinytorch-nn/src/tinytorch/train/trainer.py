@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tinytorch.optim import Optimizer
     from tinytorch.optim.scheduler import LRScheduler
 
-Batches = Iterable[Any]
+Batches = Iterable[tuple[Tensor, Tensor]]  # (inputs, targets) per batch
 PathLike = str | os.PathLike
 
 

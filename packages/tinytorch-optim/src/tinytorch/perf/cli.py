@@ -18,6 +18,7 @@ import tinytorch
 from tinytorch.arch import GPT, MLP, CifarCNN, LeNet5, gpt_char_medium, gpt_char_small, gpt_nano
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.module import Module
+from tinytorch.perf import bench_cli
 from tinytorch.perf.profiler import profile
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -78,7 +79,7 @@ def profile_command(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``tito perf`` and its sub-commands to ``tito``'s argument parser."""
     parser = subparsers.add_parser(
-        "perf", help="profile models (the Optimization tier)",
+        "perf", help="profile models, benchmark, measure kernels (the Optimization tier)",
         description="The Optimization tier's tools (tinytorch.perf).")
     parser.set_defaults(help_parser=parser)
     sub = parser.add_subparsers(dest="perf_command", metavar="SUBCOMMAND")
@@ -118,3 +119,5 @@ def register(subparsers: Any) -> None:
                    help="write a roofline plot (PNG) of the layers to PATH; needs matplotlib "
                         "(pip install tinytorch-optim[plot])")
     p.set_defaults(func=profile_command)
+
+    bench_cli.add_commands(sub)   # bench, accel

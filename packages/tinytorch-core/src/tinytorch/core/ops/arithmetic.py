@@ -18,12 +18,14 @@ import numpy as np
 
 from tinytorch.core import dtypes
 from tinytorch.core.function import Function, is_tensor, wrap
+from tinytorch.core.parallel import blas_for_gemm, blas_for_matmul
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad, Number, TensorLike
 
 
-def _float_kind(x: Any) -> Any:
+def _float_kind(x: Any) -> np.dtype | None:
     """The float dtype ``x`` brings into a mixed int/float op, or None if ``x`` is not float."""
     if type(x) is np.ndarray:
         return x.dtype if x.dtype.kind == "f" else None
@@ -85,35 +87,35 @@ def _true_div_operands(a: Any, b: Any) -> tuple[Any, Any]:
 
 class Add(Function):
     @staticmethod
-    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
         # a, b: broadcastable shapes -> broadcast shape
         return np.add(*_promote(a, b))
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         return grad, grad
 
 
 class Sub(Function):
     @staticmethod
-    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
         return np.subtract(*_promote(a, b))
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         return grad, (-grad if ctx.needs_input_grad[1] else None)
 
 
 class Mul(Function):
     @staticmethod
-    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
         a, b = _promote(a, b)
         need_a, need_b = ctx.needs_input_grad
         ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return np.multiply(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         return (grad * b if need_a else None), (grad * a if need_b else None)
@@ -121,13 +123,13 @@ class Mul(Function):
 
 class Div(Function):
     @staticmethod
-    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
         a, b = _true_div_operands(a, b)
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return np.true_divide(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         ga = grad / b if need_a else None
@@ -139,14 +141,14 @@ class Pow(Function):
     """``a ** b`` with tensor or scalar base and exponent."""
 
     @staticmethod
-    def forward(ctx: Function, a: Any, b: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
         a, b = _promote(a, b)
         out = np.power(a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
@@ -183,10 +185,11 @@ class MatMul(Function):
         need_a, need_b = ctx.needs_input_grad
         ctx.save_for_backward(a if need_b else None, b if need_a else None)
         ctx.a_shape, ctx.b_shape = a.shape, b.shape
-        return np.matmul(a, b)
+        with blas_for_matmul(a, b):                    # large products get BLAS threads
+            return np.matmul(a, b)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         a, b = ctx.saved_tensors            # a is kept only when b needs a gradient, and back
         need_a, need_b = ctx.needs_input_grad
         a_1d, b_1d = len(ctx.a_shape) == 1, len(ctx.b_shape) == 1
@@ -199,45 +202,55 @@ class MatMul(Function):
             g = np.expand_dims(g, -1)                   # (..., M) -> (..., M, 1)
         if a_1d:
             g = np.expand_dims(g, -2)                   # (..., N) -> (..., 1, N)
+        m = 1 if a_1d else ctx.a_shape[-2]
+        n = 1 if b_1d else ctx.b_shape[-1]
         ga = gb = None
-        if need_a:
-            b2 = b[:, None] if b_1d else b               # (K, N=1)
-            ga = np.matmul(g, np.swapaxes(b2, -1, -2))   # (..., M, N) @ (..., N, K)
-            if a_1d:
-                ga = ga.reshape(-1, ctx.a_shape[0]).sum(0) if ga.ndim > 2 else ga[0]
-        if need_b:
-            a2 = a[None, :] if a_1d else a               # (M=1, K)
-            if a2.ndim > 2 and not b_1d and len(ctx.b_shape) == 2:
-                # a batched (B..., M, K) against a shared 2-D b (a Linear layer on a sequence):
-                # fold the batch into the rows and do one (K, B·M) @ (B·M, N) GEMM
-                k = a2.shape[-1]
-                gb = a2.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
-            else:
-                gb = np.matmul(np.swapaxes(a2, -1, -2), g)   # (..., K, M) @ (..., M, N)
-            if b_1d:
-                gb = gb.reshape(-1, ctx.b_shape[0]).sum(0) if gb.ndim > 2 else gb[:, 0]
+        with blas_for_gemm(m, ctx.a_shape[-1], n):     # as many BLAS threads as the forward
+            if need_a:
+                b2 = b[:, None] if b_1d else b           # (K, N=1)
+                ga = np.matmul(g, np.swapaxes(b2, -1, -2))   # (..., M, N) @ (..., N, K)
+                if a_1d:
+                    ga = ga.reshape(-1, ctx.a_shape[0]).sum(0) if ga.ndim > 2 else ga[0]
+            if need_b:
+                gb = _grad_b(a, g, a_1d, b_1d, ctx.b_shape)
         return ga, gb
 
 
-def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+def _grad_b(a: np.ndarray, g: np.ndarray, a_1d: bool, b_1d: bool,
+            b_shape: tuple[int, ...]) -> np.ndarray:
+    """MatMul's gradient for ``b``: ``aᵀ @ grad``, summed over broadcast batch dimensions."""
+    a2 = a[None, :] if a_1d else a                       # (M=1, K)
+    if a2.ndim > 2 and not b_1d and len(b_shape) == 2:
+        # a batched (B..., M, K) against a shared 2-D b (a Linear layer on a sequence): fold
+        # the batch into the rows and do one (K, B·M) @ (B·M, N) GEMM
+        k = a2.shape[-1]
+        gb = a2.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
+    else:
+        gb = np.matmul(np.swapaxes(a2, -1, -2), g)       # (..., K, M) @ (..., M, N)
+    if b_1d:
+        gb = gb.reshape(-1, b_shape[0]).sum(0) if gb.ndim > 2 else gb[:, 0]
+    return gb
+
+
+def add(input: TensorLike, other: TensorLike, *, alpha: Number = 1) -> Tensor:
     """``input + alpha * other``."""
     if alpha != 1:
         other = Mul.apply(other, alpha)
     return Add.apply(input, other)
 
 
-def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+def sub(input: TensorLike, other: TensorLike, *, alpha: Number = 1) -> Tensor:
     """``input - alpha * other``."""
     if alpha != 1:
         other = Mul.apply(other, alpha)
     return Sub.apply(input, other)
 
 
-def mul(input: Any, other: Any) -> Tensor:
+def mul(input: TensorLike, other: TensorLike) -> Tensor:
     return Mul.apply(input, other)
 
 
-def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+def div(input: TensorLike, other: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
     """True division; ``rounding_mode`` 'floor' or 'trunc' gives a non-differentiable result."""
     if rounding_mode is None:
         return Div.apply(input, other)
@@ -253,17 +266,17 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
                      f"but found '{rounding_mode}'")
 
 
-def floor_divide(input: Any, other: Any) -> Tensor:
+def floor_divide(input: TensorLike, other: TensorLike) -> Tensor:
     return div(input, other, rounding_mode="floor")
 
 
-def remainder(input: Any, other: Any) -> Tensor:
+def remainder(input: TensorLike, other: TensorLike) -> Tensor:
     a = input.array if is_tensor(input) else input
     b = other.array if is_tensor(other) else other
     return wrap(np.asarray(np.remainder(a, b)))
 
 
-def pow(input: Any, exponent: Any) -> Tensor:
+def pow(input: TensorLike, exponent: TensorLike) -> Tensor:
     return Pow.apply(input, exponent)
 
 

@@ -10,7 +10,7 @@ losses index log-probabilities directly instead of building one-hot targets.
 from __future__ import annotations
 
 import builtins
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,54 +19,55 @@ from tinytorch.core.function import is_tensor, wrap
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Number, TensorLike
 
 
-def _arr(x: Any) -> Any:
+def _arr(x: TensorLike) -> np.ndarray | Number:
     return x.array if is_tensor(x) else x
 
 
-def _compare(ufunc: Any, input: Any, other: Any) -> Tensor:
+def _compare(ufunc: np.ufunc, input: TensorLike, other: TensorLike) -> Tensor:
     return wrap(np.asarray(ufunc(_arr(input), _arr(other))))
 
 
-def eq(input: Tensor, other: Any) -> Tensor:
+def eq(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``==`` with broadcasting (bool)."""
     return _compare(np.equal, input, other)
 
 
-def ne(input: Tensor, other: Any) -> Tensor:
+def ne(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``!=`` with broadcasting (bool)."""
     return _compare(np.not_equal, input, other)
 
 
-def lt(input: Tensor, other: Any) -> Tensor:
+def lt(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``<`` with broadcasting (bool)."""
     return _compare(np.less, input, other)
 
 
-def le(input: Tensor, other: Any) -> Tensor:
+def le(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``<=`` with broadcasting (bool)."""
     return _compare(np.less_equal, input, other)
 
 
-def gt(input: Tensor, other: Any) -> Tensor:
+def gt(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``>`` with broadcasting (bool)."""
     return _compare(np.greater, input, other)
 
 
-def ge(input: Tensor, other: Any) -> Tensor:
+def ge(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``>=`` with broadcasting (bool)."""
     return _compare(np.greater_equal, input, other)
 
 
-def isclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+def isclose(input: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
             equal_nan: bool = False) -> Tensor:
     """``|input - other| <= atol + rtol * |other|`` elementwise (bool)."""
     return wrap(np.asarray(np.isclose(_arr(input), _arr(other), rtol=rtol, atol=atol,
                                               equal_nan=equal_nan)))
 
 
-def allclose(input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+def allclose(input: Tensor, other: TensorLike, rtol: float = 1e-05, atol: float = 1e-08,
              equal_nan: bool = False) -> builtins.bool:
     """True when ``isclose`` holds for every element (a Python bool)."""
     return builtins.bool(np.allclose(_arr(input), _arr(other), rtol=rtol, atol=atol,
@@ -84,22 +85,22 @@ def logical_not(input: Tensor) -> Tensor:
     return wrap(np.asarray(np.logical_not(_arr(input))))
 
 
-def logical_and(input: Tensor, other: Any) -> Tensor:
+def logical_and(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``and`` of truth values (bool)."""
     return _compare(np.logical_and, input, other)
 
 
-def logical_or(input: Tensor, other: Any) -> Tensor:
+def logical_or(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``or`` of truth values (bool)."""
     return _compare(np.logical_or, input, other)
 
 
-def logical_xor(input: Tensor, other: Any) -> Tensor:
+def logical_xor(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise ``xor`` of truth values (bool)."""
     return _compare(np.logical_xor, input, other)
 
 
-def _bitwise(ufunc: Any, name: str, *operands: Any) -> Tensor:
+def _bitwise(ufunc: np.ufunc, name: str, *operands: TensorLike) -> Tensor:
     """``&``, ``|``, ``^``, ``~`` on bool or integer tensors (logical for bool, as in PyTorch)."""
     arrays = [np.asarray(_arr(x)) for x in operands]
     for a in arrays:
@@ -114,17 +115,17 @@ def bitwise_not(input: Tensor) -> Tensor:
     return _bitwise(np.invert, "bitwise_not", input)
 
 
-def bitwise_and(input: Tensor, other: Any) -> Tensor:
+def bitwise_and(input: TensorLike, other: TensorLike) -> Tensor:
     """Bitwise AND of integers; logical AND of bools."""
     return _bitwise(np.bitwise_and, "bitwise_and", input, other)
 
 
-def bitwise_or(input: Tensor, other: Any) -> Tensor:
+def bitwise_or(input: TensorLike, other: TensorLike) -> Tensor:
     """Bitwise OR of integers; logical OR of bools."""
     return _bitwise(np.bitwise_or, "bitwise_or", input, other)
 
 
-def bitwise_xor(input: Tensor, other: Any) -> Tensor:
+def bitwise_xor(input: TensorLike, other: TensorLike) -> Tensor:
     """Bitwise XOR of integers; logical XOR of bools."""
     return _bitwise(np.bitwise_xor, "bitwise_xor", input, other)
 

@@ -6,12 +6,15 @@ raises the same ``IndexError`` as PyTorch for a dimension out of range.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from tinytorch.core.types import Dims
 
-def normalize_dim(dim: Any, ndim: int) -> int:
+
+def normalize_dim(dim: int, ndim: int) -> int:
     """``dim`` in ``[-ndim, ndim)`` as a non-negative axis (a 0-d tensor accepts 0 and -1)."""
     lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
@@ -23,7 +26,7 @@ def normalize_dim(dim: Any, ndim: int) -> int:
     return int(dim) % ndim if ndim else 0
 
 
-def reduce_axes(dim: Any, ndim: int) -> tuple[int, ...]:
+def reduce_axes(dim: Dims, ndim: int) -> tuple[int, ...]:
     """The numpy axes that ``dim`` names (None or an empty tuple mean every axis)."""
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))

@@ -15,7 +15,7 @@ never promote a float32 tensor to float64.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from tinytorch.core.function import Function, is_tensor, wrap
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import DTypeLike, Grad, Number, TensorLike
 
 
 def _floating(a: np.ndarray) -> np.ndarray:
@@ -31,18 +32,18 @@ def _floating(a: np.ndarray) -> np.ndarray:
     return a if a.dtype.kind == "f" else a.astype(dtypes.get_default_dtype())
 
 
-def _arr(x: Any) -> Any:
+def _arr(x: TensorLike | np.ndarray | None) -> np.ndarray | Number | None:
     return x.array if is_tensor(x) else x
 
 
-def _category(x: Any) -> int:
+def _category(x: np.ndarray | np.generic | Number | None) -> int:
     """PyTorch's type categories: 0 bool < 1 integer < 2 floating."""
     if isinstance(x, np.ndarray | np.generic):
         return {"b": 0, "i": 1, "u": 1}.get(x.dtype.kind, 2)
     return 0 if isinstance(x, bool) else 1 if isinstance(x, int) else 2
 
 
-def result_type(*operands: Any) -> np.dtype:
+def result_type(*operands: TensorLike | np.ndarray) -> np.dtype:
     """The dtype PyTorch gives an op on these operands (Tensors, arrays or Python scalars).
 
     Arrays of the highest category decide, dimensioned ones before 0-d ones (a float64 0-d
@@ -220,14 +221,15 @@ class Clamp(Function):
     """``min(max(x, lo), hi)``; ``lo``/``hi`` are None, Python numbers or arrays."""
 
     @staticmethod
-    def forward(ctx: Function, a: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray, lo: np.ndarray | float | None,
+                hi: np.ndarray | float | None) -> np.ndarray:
         # a: (...), lo/hi: broadcastable -> broadcast shape
         ctx.save_for_backward(a, lo, hi)
         out = a if lo is None else np.maximum(a, lo)
         return out if hi is None else np.minimum(out, hi)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad, Grad]:
         a, lo, hi = ctx.saved_tensors
         need_a, need_lo, need_hi = ctx.needs_input_grad
         low = a if lo is None else np.maximum(a, lo)   # the value before the upper clamp
@@ -253,7 +255,7 @@ class _Extremum(Function):
         return cls.pick(a, b)
 
     @classmethod
-    def backward(cls, ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(cls, ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         a, b = ctx.saved_tensors
         wins = cls.pick(a, b) == a                 # where a is the result
         tie = np.equal(a, b)
@@ -274,7 +276,8 @@ class Minimum(_Extremum):
 
 class Where(Function):
     @staticmethod
-    def forward(ctx: Function, cond: np.ndarray, x: Any, y: Any, *, dtype: np.dtype) -> np.ndarray:
+    def forward(ctx: Function, cond: np.ndarray, x: np.ndarray | float, y: np.ndarray | float, *,
+                dtype: np.dtype) -> np.ndarray:
         # cond, x, y: broadcastable -> broadcast shape
         ctx.save_for_backward(cond)
         if isinstance(x, np.ndarray) and x.dtype != dtype:
@@ -284,7 +287,7 @@ class Where(Function):
         return np.where(cond, x, y).astype(dtype, copy=False)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[None, Grad, Grad]:
         (cond,) = ctx.saved_tensors
         _, need_x, need_y = ctx.needs_input_grad
         zero = grad.dtype.type(0)
@@ -295,14 +298,15 @@ class Where(Function):
 
 class MaskedFill(Function):
     @staticmethod
-    def forward(ctx: Function, a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray, mask: np.ndarray,
+                value: np.ndarray | float) -> np.ndarray:
         # a: (...), mask: broadcastable to a, value: scalar or 0-d -> a's shape and dtype
         ctx.save_for_backward(mask)
         fill = np.asarray(value).astype(a.dtype)
         return np.where(mask, fill, a)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, None, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, None, Grad]:
         (mask,) = ctx.saved_tensors
         need_a, _, need_v = ctx.needs_input_grad
         zero = grad.dtype.type(0)
@@ -404,7 +408,7 @@ def sign(input: Tensor) -> Tensor:
     return Sign.apply(input)
 
 
-def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+def clamp(input: Tensor, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     """Clamp every element into ``[min, max]``; bounds are numbers, tensors or None."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
@@ -417,24 +421,32 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 clip = clamp
 
 
-def maximum(input: Tensor, other: Any) -> Tensor:
+def maximum(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise max with broadcasting; ties split the gradient evenly."""
     return Maximum.apply(*_promoted(input, other))
 
 
-def minimum(input: Tensor, other: Any) -> Tensor:
+def minimum(input: Tensor, other: TensorLike) -> Tensor:
     """Elementwise min with broadcasting; ties split the gradient evenly."""
     return Minimum.apply(*_promoted(input, other))
 
 
-def _promoted(a: Any, b: Any) -> tuple[Any, Any]:
+def _promoted(a: TensorLike, b: TensorLike) -> tuple[TensorLike, TensorLike]:
     d = result_type(a, b)
     a = cast(a, d) if is_tensor(a) and a.dtype != d else a
     b = cast(b, d) if is_tensor(b) and b.dtype != d else b
     return a, b
 
 
-def where(condition: Any, input: Any = None, other: Any = None) -> Any:
+@overload
+def where(condition: Tensor) -> tuple[Tensor, ...]: ...
+
+
+@overload
+def where(condition: Tensor, input: TensorLike, other: TensorLike) -> Tensor: ...
+
+
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor | tuple[Tensor, ...]:
     """``input`` where ``condition`` else ``other`` (either may be a Python scalar).
 
     ``where(condition)`` alone returns the tuple of index tensors of the True elements.
@@ -448,7 +460,7 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     return Where.apply(cond, input, other, dtype=result_type(input, other))
 
 
-def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
+def masked_fill(input: Tensor, mask: Tensor, value: TensorLike) -> Tensor:
     """Copy of ``input`` with ``value`` where the bool ``mask`` (broadcastable) is True."""
     m = np.asarray(_arr(mask))
     if m.dtype != np.bool_:
@@ -460,7 +472,7 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:
     return MaskedFill.apply(input, m, value)
 
 
-def cast(input: Tensor, dtype: Any) -> Tensor:
+def cast(input: Tensor, dtype: DTypeLike) -> Tensor:
     """``input`` converted to ``dtype``; differentiable between floating dtypes."""
     d = dtypes.as_dtype(dtype)
     if d == input.array.dtype:

@@ -22,6 +22,7 @@ from tinytorch.core.function import Function, is_tensor, unwrap
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad, TensorLike
 
 
 def _convert_item(item: Any) -> Any:
@@ -72,7 +73,8 @@ class IndexPut(Function):
     """``out = a.copy(); out[index] = value``, differentiable in ``a`` and ``value``."""
 
     @staticmethod
-    def forward(ctx: Function, a: np.ndarray, value: Any, *, index: Any) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray, value: np.ndarray | float, *,
+                index: Any) -> np.ndarray:
         # a: (...), value: broadcastable to a[index] -> a's shape and dtype
         ctx.index = index
         out = a.copy()
@@ -80,7 +82,7 @@ class IndexPut(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         index = ctx.index
         need_a, need_v = ctx.needs_input_grad
         ga = gv = None
@@ -98,14 +100,14 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     return Index.apply(input, index=idx, accumulate=accumulate)
 
 
-def index_put(input: Tensor, index: Any, value: Any) -> Tensor:
+def index_put(input: Tensor, index: Any, value: TensorLike) -> Tensor:
     """A copy of ``input`` with ``value`` written at ``index``, recorded for autograd (the
     out-of-place half of ``input[index] = value`` while a graph is recorded)."""
     idx, _ = convert_index(index)
     return IndexPut.apply(input, value, index=idx)
 
 
-def setitem_array(array: np.ndarray, index: Any, value: Any) -> None:
+def setitem_array(array: np.ndarray, index: Any, value: TensorLike) -> None:
     """``array[index] = value`` in place, for indices and values in any of PyTorch's forms."""
     idx, _ = convert_index(index)
     array[idx] = unwrap(value)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -42,7 +42,10 @@ from tinytorch.core import dtypes
 from tinytorch.core.function import Function, to_tensor
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad
 
 _LETTERS = frozenset(string.ascii_letters)
 _ELLIPSIS = [chr(0x100 + i) for i in range(64)]  # private labels for the dims '...' covers
@@ -206,7 +209,7 @@ class Einsum(Function):
         return result
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, ...]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, ...]:
         arrays = ctx.saved_tensors
         grads = []
         for k, need in enumerate(ctx.needs_input_grad):
@@ -216,7 +219,7 @@ class Einsum(Function):
         return tuple(grads)
 
 
-def einsum(equation: str, *operands: Any) -> Tensor:
+def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     """Sum of products over the axes an equation names: ``einsum('ij,jk->ik', a, b)`` is
     ``a @ b``, ``einsum('bhqd,bhkd->bhqk', q, k)`` batched scores, ``einsum('ii', a)`` a trace.
 
@@ -246,8 +249,8 @@ class AddMatMul(Function):
     """``beta * c + alpha * (a @ b)`` for matrices or batches of them."""
 
     @staticmethod
-    def forward(ctx: Function, c: np.ndarray, a: np.ndarray, b: np.ndarray, *, beta: Any,
-                alpha: Any) -> np.ndarray:
+    def forward(ctx: Function, c: np.ndarray, a: np.ndarray, b: np.ndarray, *, beta: float,
+                alpha: float) -> np.ndarray:
         # c: broadcastable to (..., M, N), a: (..., M, K), b: (..., K, N) -> (..., M, N)
         ctx.save_for_backward(a, b)
         ctx.beta, ctx.alpha = beta, alpha
@@ -259,7 +262,7 @@ class AddMatMul(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad, Grad]:
         a, b = ctx.saved_tensors
         need_c, need_a, need_b = ctx.needs_input_grad
         g = grad if ctx.alpha == 1 else grad * ctx.alpha
@@ -284,8 +287,8 @@ def _check_add_matmul(name: str, input: Tensor, a: Tensor, b: Tensor,
                            f"broadcast to the product's shape {out}")
 
 
-def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1,
-          alpha: Any = 1) -> Tensor:
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1,
+          alpha: float = 1) -> Tensor:
     """``beta * input + alpha * (mat1 @ mat2)``: mat1 (M, K), mat2 (K, N), input
     broadcastable to (M, N). With ``beta=0`` the input is not read (NaNs in it vanish)."""
     for name, t in (("mat1", mat1), ("mat2", mat2)):
@@ -299,8 +302,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1,
     return AddMatMul.apply(input, mat1, mat2, beta=beta, alpha=alpha)
 
 
-def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,
-            alpha: Any = 1) -> Tensor:
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1,
+            alpha: float = 1) -> Tensor:
     """``beta * input + alpha * (batch1 @ batch2)``: batch1 (B, M, K), batch2 (B, K, N), input
     broadcastable to (B, M, N) (attention scores plus a bias, in one op)."""
     for name, t in (("batch1", batch1), ("batch2", batch2)):

@@ -13,7 +13,7 @@ inf: the tests give all False (all True for ``isfinite``) and ``nan_to_num`` ret
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -64,5 +64,5 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     return NanToNum.apply(input, nan=float(nan), posinf=_opt(posinf), neginf=_opt(neginf))
 
 
-def _opt(x: Any) -> float | None:
+def _opt(x: float | None) -> float | None:
     return None if x is None else float(x)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections import namedtuple
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 import numpy as np
 
@@ -27,11 +26,16 @@ from tinytorch.core.ops.elementwise import maximum, minimum
 from tinytorch.core.ops.softmax import log_softmax, logsumexp, softmax  # noqa: F401
 
 if TYPE_CHECKING:
-    from tinytorch.core.tensor import Tensor
+    from collections.abc import Callable
 
-# named "max" and "min" like torch.return_types.max / .min
-max_return = namedtuple("max", ["values", "indices"])  # type: ignore[name-match]
-min_return = namedtuple("min", ["values", "indices"])  # type: ignore[name-match]
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Dims, DTypeLike
+
+# named "max" and "min" like torch.return_types.max / .min (the functional form sets the name)
+max_return = NamedTuple(  # type: ignore[name-match]  # noqa: UP014
+    "max", [("values", "Tensor"), ("indices", "Tensor")])
+min_return = NamedTuple(  # type: ignore[name-match]  # noqa: UP014
+    "min", [("values", "Tensor"), ("indices", "Tensor")])
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
@@ -47,7 +51,7 @@ def _expand(grad: np.ndarray, axes: tuple[int, ...], keepdim: bool) -> np.ndarra
 class Sum(Function):
     @staticmethod
     def forward(ctx: Function, a: np.ndarray, *, axes: tuple[int, ...], keepdim: bool,
-                dtype: Any) -> np.ndarray:
+                dtype: np.dtype) -> np.ndarray:
         # a: (...) -> a without `axes` (or with them as size 1 when keepdim)
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         return np.asarray(a.sum(axis=axes, keepdims=keepdim, dtype=dtype))
@@ -156,7 +160,8 @@ def _check_nonempty(name: str, a: np.ndarray, axes: tuple[int, ...], full: bool)
                              f"(input shape {tuple(a.shape)}).")
 
 
-def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:
+def _max_min(input: Tensor, dim: int | None, keepdim: bool,
+             largest: bool) -> Tensor | tuple[Tensor, Tensor]:
     name = "max" if largest else "min"
     a = input.array
     if dim is None:
@@ -172,7 +177,20 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Any:
     return (max_return if largest else min_return)(values, indices)
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+@overload
+def max(input: Tensor, dim: None = None, keepdim: bool = False) -> Tensor: ...
+
+
+@overload
+def max(input: Tensor, dim: Tensor) -> Tensor: ...
+
+
+@overload
+def max(input: Tensor, dim: int, keepdim: bool = False) -> max_return: ...
+
+
+def max(input: Tensor, dim: Tensor | int | None = None,
+        keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max of all elements (0-d), or ``(values, indices)`` along ``dim``; ``max(a, b)`` is
     ``maximum``."""
     if is_tensor(dim):
@@ -180,7 +198,20 @@ def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return _max_min(input, dim, keepdim, True)
 
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+@overload
+def min(input: Tensor, dim: None = None, keepdim: bool = False) -> Tensor: ...
+
+
+@overload
+def min(input: Tensor, dim: Tensor) -> Tensor: ...
+
+
+@overload
+def min(input: Tensor, dim: int, keepdim: bool = False) -> min_return: ...
+
+
+def min(input: Tensor, dim: Tensor | int | None = None,
+        keepdim: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Min of all elements (0-d), or ``(values, indices)`` along ``dim``; ``min(a, b)`` is
     ``minimum``."""
     if is_tensor(dim):
@@ -188,21 +219,22 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return _max_min(input, dim, keepdim, False)
 
 
-def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+def amax(input: Tensor, dim: Dims = (), keepdim: bool = False) -> Tensor:
     """Max over ``dim`` (all dims by default); ties share the gradient evenly."""
     axes = reduce_axes(dim, input.ndim)
     _check_nonempty("amax", input.array, axes, dim in ((), None))
     return Extreme.apply(input, axes=axes, keepdim=keepdim, largest=True)
 
 
-def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+def amin(input: Tensor, dim: Dims = (), keepdim: bool = False) -> Tensor:
     """Min over ``dim`` (all dims by default); ties share the gradient evenly."""
     axes = reduce_axes(dim, input.ndim)
     _check_nonempty("amin", input.array, axes, dim in ((), None))
     return Extreme.apply(input, axes=axes, keepdim=keepdim, largest=False)
 
 
-def _arg(name: str, fn: Any, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
+def _arg(name: str, fn: Callable[..., np.ndarray], input: Tensor, dim: int | None,
+         keepdim: bool) -> Tensor:
     a = input.array
     if dim is None:
         _check_nonempty(name, a, (), True)
@@ -215,31 +247,33 @@ def _arg(name: str, fn: Any, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
     return wrap(np.asarray(fn(a, axis=axis, keepdims=keepdim), dtype=np.int64))
 
 
-def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index (int64) of the max, over the flattened tensor when ``dim`` is None."""
     return _arg("argmax", np.argmax, input, dim, keepdim)
 
 
-def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index (int64) of the min, over the flattened tensor when ``dim`` is None."""
     return _arg("argmin", np.argmin, input, dim, keepdim)
 
 
 # ---------------------------------------------------------------------------- wrappers
-def _sum_dtype(a: np.ndarray, dtype: Any) -> np.dtype:
+def _sum_dtype(a: np.ndarray, dtype: DTypeLike) -> np.dtype:
     if dtype is not None:
         return dtypes.as_dtype(dtype)
     return dtypes.int64 if a.dtype.kind in "biu" else a.dtype
 
 
-def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def sum(input: Tensor, dim: Dims = None, keepdim: bool = False, *,
+        dtype: DTypeLike = None) -> Tensor:
     """Sum over ``dim`` (all dims when None); int and bool inputs sum to int64."""
     a = input.array
     return Sum.apply(input, axes=reduce_axes(dim, a.ndim), keepdim=keepdim,
                      dtype=_sum_dtype(a, dtype))
 
 
-def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def mean(input: Tensor, dim: Dims = None, keepdim: bool = False, *,
+         dtype: DTypeLike = None) -> Tensor:
     """Mean over ``dim``; needs a floating-point input (or ``dtype``), as in PyTorch."""
     if dtype is not None:
         input = input.to(dtype)
@@ -251,7 +285,8 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
     return Mean.apply(input, axes=reduce_axes(dim, input.ndim), keepdim=keepdim)
 
 
-def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
+def _correction(dim: Dims, unbiased: bool | None,
+                correction: float | None) -> tuple[Dims, float]:
     if isinstance(dim, bool):            # legacy var(input, unbiased)
         dim, unbiased = None, dim
     if correction is not None and unbiased is not None:
@@ -261,8 +296,8 @@ def _correction(dim: Any, unbiased: Any, correction: Any) -> tuple[Any, float]:
     return dim, correction
 
 
-def _var(name: str, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: Any,
-         sqrt: bool) -> Tensor:
+def _var(name: str, input: Tensor, dim: Dims, unbiased: bool | None, keepdim: bool,
+         correction: float | None, sqrt: bool) -> Tensor:
     if input.array.dtype.kind != "f":
         raise RuntimeError(f"{name}(): input dtype should be floating point, got "
                            f"{dtypes.dtype_name(input.array.dtype)}")
@@ -271,25 +306,25 @@ def _var(name: str, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, corre
                      sqrt=sqrt)
 
 
-def var(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-        correction: Any = None) -> Tensor:
+def var(input: Tensor, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False,
+        *, correction: float | None = None) -> Tensor:
     """Variance over ``dim`` with Bessel's correction by default (``correction=1``)."""
     return _var("var", input, dim, unbiased, keepdim, correction, False)
 
 
-def std(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-        correction: Any = None) -> Tensor:
+def std(input: Tensor, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False,
+        *, correction: float | None = None) -> Tensor:
     """Standard deviation over ``dim`` (``correction=1`` by default)."""
     return _var("std", input, dim, unbiased, keepdim, correction, True)
 
 
-def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+def all(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """True where every element along ``dim`` is non-zero (bool)."""
     a = input.array
     return wrap(np.asarray(a.all(axis=reduce_axes(dim, a.ndim), keepdims=keepdim)))
 
 
-def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+def any(input: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """True where some element along ``dim`` is non-zero (bool)."""
     a = input.array
     return wrap(np.asarray(a.any(axis=reduce_axes(dim, a.ndim), keepdims=keepdim)))
@@ -330,7 +365,8 @@ def _exclusive_cumprod(x: np.ndarray, ax: int) -> np.ndarray:
     return out
 
 
-def prod(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+         dtype: DTypeLike = None) -> Tensor:
     """Product of all elements, or along one ``dim``; int and bool inputs give int64."""
     a = input.array
     axis = None if dim is None else normalize_dim(dim, a.ndim)
@@ -390,8 +426,8 @@ class Norm(Function):
             return np.sign(a) * np.abs(a) ** (p - 1) * scale
 
 
-def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
-         dtype: Any = None) -> Tensor:
+def norm(input: Tensor, p: float | str | None = "fro", dim: Dims = None, keepdim: bool = False,
+         dtype: DTypeLike = None) -> Tensor:
     """Vector p-norm over ``dim`` (all elements when None); ``'fro'`` is the 2-norm."""
     if dtype is not None:
         input = input.to(dtype)

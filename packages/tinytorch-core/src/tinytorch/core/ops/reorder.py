@@ -19,6 +19,7 @@ from tinytorch.core.ops.dims import normalize_dim
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Dims, SizeArg
 
 
 def _dims(args: tuple[Any, ...]) -> tuple[int, ...]:
@@ -40,7 +41,7 @@ class Flip(Function):
         return np.flip(grad, ctx.axes)
 
 
-def flip(input: Tensor, *dims: Any) -> Tensor:
+def flip(input: Tensor, *dims: SizeArg) -> Tensor:
     """Reverse the order of elements along each of ``dims``: ``flip(x, (0,))``."""
     n = input.ndim
     axes = tuple(normalize_dim(d, n) for d in _dims(dims))
@@ -65,7 +66,7 @@ class Roll(Function):
         return np.roll(grad, tuple(-s for s in ctx.shifts), ctx.axes)
 
 
-def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+def roll(input: Tensor, shifts: SizeArg, dims: Dims = None) -> Tensor:
     """Shift elements cyclically by ``shifts`` along ``dims`` (over the flattened tensor when
     ``dims`` is None): ``roll([1, 2, 3], 1) -> [3, 1, 2]``."""
     shift = _dims((shifts,))

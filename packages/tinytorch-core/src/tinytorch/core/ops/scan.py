@@ -20,7 +20,7 @@ first.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from tinytorch.core.ops.elementwise import cast
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import DTypeLike
 
 
 def _reverse_cumsum(g: np.ndarray, axis: int) -> np.ndarray:
@@ -81,7 +82,7 @@ class CumProd(Function):
         return g.astype(grad.dtype, copy=False)
 
 
-def _prepare(name: str, input: Tensor, dim: Any, dtype: Any) -> tuple[Tensor, int]:
+def _prepare(name: str, input: Tensor, dim: int | None, dtype: DTypeLike) -> tuple[Tensor, int]:
     if dtype is not None:
         input = cast(input, dtype)
     elif input.array.dtype.kind in "biu" and input.array.dtype != dtypes.int64:
@@ -91,7 +92,7 @@ def _prepare(name: str, input: Tensor, dim: Any, dtype: Any) -> tuple[Tensor, in
     return input, normalize_dim(dim, input.ndim)
 
 
-def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+def cumsum(input: Tensor, dim: int, *, dtype: DTypeLike = None) -> Tensor:
     """Running sum along ``dim``: ``[1, 2, 3] -> [1, 3, 6]``; same shape as ``input``."""
     input, axis = _prepare("cumsum", input, dim, dtype)
     if input.ndim == 0:
@@ -99,7 +100,7 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     return CumSum.apply(input, axis=axis)
 
 
-def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+def cumprod(input: Tensor, dim: int, *, dtype: DTypeLike = None) -> Tensor:
     """Running product along ``dim``: ``[1, 2, 3] -> [1, 2, 6]``; its gradient is exact where
     the input has zeros."""
     input, axis = _prepare("cumprod", input, dim, dtype)

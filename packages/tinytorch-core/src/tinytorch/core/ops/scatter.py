@@ -35,6 +35,7 @@ from tinytorch.core.ops.dims import normalize_dim
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad, TensorLike
 
 _REDUCERS = {"add": np.add, "multiply": np.multiply}
 
@@ -48,8 +49,8 @@ def _positions(index: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
 
 class Scatter(Function):
     @staticmethod
-    def forward(ctx: Function, a: np.ndarray, src: Any, *, index: np.ndarray, axis: int,
-                reduce: str | None, accumulate: bool) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray, src: np.ndarray | float, *, index: np.ndarray,
+                axis: int, reduce: str | None, accumulate: bool) -> np.ndarray:
         # a: (...), index: same ndim, each dim <= a's (but along axis); src: a number or an
         # array with each dim >= index's -> a's shape and dtype
         pos = _positions(index, axis)
@@ -68,7 +69,7 @@ class Scatter(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         if ctx.reduce is not None:
             raise RuntimeError(f"the derivative of scatter with reduce={ctx.reduce!r} is not "
                                "implemented (as in PyTorch); use scatter_add for a "
@@ -89,7 +90,8 @@ class Scatter(Function):
         return ga, gs
 
 
-def _check(name: str, input: Tensor, dim: int, index: Any, src: Any) -> tuple[np.ndarray, int]:
+def _check(name: str, input: Tensor, dim: int, index: Tensor | np.ndarray,
+           src: Any) -> tuple[np.ndarray, int]:
     idx = np.asarray(unwrap(index))
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"{name}(): Expected dtype int64 for index, got {idx.dtype}")
@@ -120,8 +122,8 @@ def _check(name: str, input: Tensor, dim: int, index: Any, src: Any) -> tuple[np
     return idx.astype(np.intp, copy=False), axis
 
 
-def _apply(name: str, input: Tensor, dim: int, index: Any, src: Any, reduce: str | None,
-           accumulate: bool) -> Tensor:
+def _apply(name: str, input: Tensor, dim: int, index: Tensor | np.ndarray,
+           src: TensorLike | None, reduce: str | None, accumulate: bool) -> Tensor:
     if reduce is not None and reduce not in _REDUCERS:
         raise RuntimeError(f"{name}(): reduce argument must be either add or multiply, got "
                            f"{reduce!r}")
@@ -137,8 +139,8 @@ def _apply(name: str, input: Tensor, dim: int, index: Any, src: Any, reduce: str
                          accumulate=accumulate)
 
 
-def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
-            reduce: str | None = None) -> Tensor:
+def scatter(input: Tensor, dim: int, index: Tensor, src: TensorLike | None = None, *,
+            value: float | None = None, reduce: str | None = None) -> Tensor:
     """A copy of ``input`` with ``src[i][j]`` (or the number ``value``) written at
     ``index[i][j]`` along ``dim``; ``reduce='add'|'multiply'`` combines instead (no gradient)."""
     if (src is None) == (value is None):
@@ -162,8 +164,8 @@ def _in_place(input: Tensor, compute: Callable[[Tensor], Tensor]) -> Tensor:
     return write_inplace(input, compute(input._alias()))
 
 
-def scatter_(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
-             reduce: str | None = None) -> Tensor:
+def scatter_(input: Tensor, dim: int, index: Tensor, src: TensorLike | None = None, *,
+             value: float | None = None, reduce: str | None = None) -> Tensor:
     """In-place ``scatter``: returns ``input``."""
     return _in_place(input, lambda t: scatter(t, dim, index, src, value=value, reduce=reduce))
 

@@ -16,7 +16,7 @@ returns indices only, so it records nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
@@ -27,10 +27,12 @@ from tinytorch.core.ops.indexing import getitem
 from tinytorch.core.ops.shape import reshape
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tinytorch.core.tensor import Tensor
 
 
-def _int_index(name: str, index: Any) -> np.ndarray:
+def _int_index(name: str, index: Tensor | np.ndarray | Sequence[int]) -> np.ndarray:
     idx = np.asarray(unwrap(index))
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"{name}(): Expected dtype int32 or int64 for index, got {idx.dtype}")
@@ -167,8 +169,8 @@ def take_along_dim(input: Tensor, indices: Tensor | np.ndarray,
 
 
 # ---------------------------------------------------------------------------- repeat_interleave
-def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None, *,
-                      output_size: int | None = None) -> Tensor:
+def repeat_interleave(input: Tensor, repeats: Tensor | int | None = None, dim: int | None = None,
+                      *, output_size: int | None = None) -> Tensor:
     """Repeat each element (or each slice along ``dim``) ``repeats`` times in place:
     ``[1, 2] -> [1, 1, 2, 2]``. ``repeats`` is an int or one count per slice; with
     ``dim=None`` the input is flattened. ``repeat_interleave(counts)`` alone gives
@@ -205,7 +207,7 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
 
 
 # ---------------------------------------------------------------------------- narrow / nonzero
-def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
+def narrow(input: Tensor, dim: int, start: Tensor | int, length: int) -> Tensor:
     """The view ``input[..., start:start + length, ...]`` along ``dim`` (``start`` may be
     negative or a 0-d tensor)."""
     if input.ndim == 0:
@@ -225,7 +227,15 @@ def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
     return getitem(input, (slice(None),) * axis + (slice(start, start + length),))
 
 
-def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
+@overload
+def nonzero(input: Tensor, *, as_tuple: Literal[False] = False) -> Tensor: ...
+
+
+@overload
+def nonzero(input: Tensor, *, as_tuple: Literal[True]) -> tuple[Tensor, ...]: ...
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """Indices of the non-zero elements: an (n, ndim) int64 tensor in row-major order, or with
     ``as_tuple=True`` one 1-D tensor per dim (a 0-d input counts as 1-D)."""
     a = input.array

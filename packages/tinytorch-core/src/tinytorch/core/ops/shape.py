@@ -28,9 +28,10 @@ from tinytorch.core.ops.indexing import Index
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Dims, SizeArg
 
 
-def _sizes(args: Sequence[Any]) -> tuple[int, ...]:
+def _sizes(args: Sequence[Any]) -> tuple[int, ...]:  # ints, 0-d tensors, or one sequence
     """Accept ``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])``; tensors count as ints."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = args[0]
@@ -70,12 +71,12 @@ def _view(input: Tensor, shape: tuple[int, ...], strict: bool = False) -> Tensor
     return View.apply(input, shape=shape, strict=strict)
 
 
-def reshape(input: Tensor, *shape: Any) -> Tensor:
+def reshape(input: Tensor, *shape: SizeArg) -> Tensor:
     """``input`` with a new shape of the same numel (one dim may be -1); a view if possible."""
     return _view(input, _sizes(shape))
 
 
-def view(input: Tensor, *shape: Any) -> Tensor:
+def view(input: Tensor, *shape: SizeArg) -> Tensor:
     """Like ``reshape`` but always a view; raises if the strides do not allow one."""
     return _view(input, _sizes(shape), strict=True)
 
@@ -91,7 +92,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return _view(input, shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
 
 
-def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+def squeeze(input: Tensor, dim: Dims = None) -> Tensor:
     """Drop size-1 dims (all of them, or those of ``dim`` that have size 1)."""
     shape = input.shape
     if dim is None:
@@ -122,7 +123,7 @@ class Permute(Function):
         return grad.transpose(np.argsort(dims))
 
 
-def permute(input: Tensor, *dims: Any) -> Tensor:
+def permute(input: Tensor, *dims: SizeArg) -> Tensor:
     """Reorder the dims: ``permute(x, (2, 0, 1))`` or ``x.permute(2, 0, 1)``."""
     order = _sizes(dims)
     n = input.ndim
@@ -164,7 +165,7 @@ class Expand(Function):
         return grad
 
 
-def expand(input: Tensor, *sizes: Any) -> Tensor:
+def expand(input: Tensor, *sizes: SizeArg) -> Tensor:
     """Broadcast size-1 dims to ``sizes`` (-1 keeps a dim) without copying."""
     want = _sizes(sizes)
     shape = input.shape
@@ -202,7 +203,7 @@ class Repeat(Function):
         return grad.reshape(split).sum(axis=tuple(range(0, 2 * len(reps), 2))).reshape(shape)
 
 
-def repeat(input: Tensor, *sizes: Any) -> Tensor:
+def repeat(input: Tensor, *sizes: SizeArg) -> Tensor:
     """Tile ``input``: dim ``i`` repeated ``sizes[i]`` times (a copy)."""
     reps = _sizes(sizes)
     if len(reps) < input.ndim:
@@ -226,7 +227,7 @@ class Cat(Function):
         return tuple(np.split(grad, bounds, axis=axis))
 
 
-def _promote_all(tensors: Sequence[Any]) -> list[Tensor]:
+def _promote_all(tensors: Sequence[Tensor]) -> list[Tensor]:
     ts = [to_tensor(t) for t in tensors]
     first = ts[0].array.dtype
     if all(x.array.dtype == first for x in ts):
@@ -295,7 +296,8 @@ def _slices(input: Tensor, dim: int, bounds: Sequence[int]) -> tuple[Tensor, ...
     )
 
 
-def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+def split(tensor: Tensor, split_size_or_sections: int | list[int] | tuple[int, ...],
+          dim: int = 0) -> tuple[Tensor, ...]:
     """Views of consecutive pieces along ``dim``: of equal size (the last may be smaller), or of
     the listed sizes."""
     n = tensor.shape[normalize_dim(dim, tensor.ndim)]
@@ -360,7 +362,7 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
 
 class Gather(Function):
     @staticmethod
-    def forward(ctx: Function, a: np.ndarray, *, index: tuple[Any, ...]) -> np.ndarray:
+    def forward(ctx: Function, a: np.ndarray, *, index: tuple[np.ndarray, ...]) -> np.ndarray:
         # a: (...), index: one broadcast int array per dim -> index's shape
         ctx.shape, ctx.index = a.shape, index
         return a[index]
@@ -425,7 +427,8 @@ class Pad(Function):
         return full
 
 
-def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Any = None) -> Tensor:
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: float | None = None) -> Tensor:
     """Pad the last ``len(pad) // 2`` dims; ``pad = (left, right, top, bottom, ...)`` starts at the
     last dim, as in ``torch.nn.functional.pad``. Modes: constant, reflect, replicate, circular."""
     pad = [int(p) for p in pad]

@@ -17,7 +17,7 @@ of N elements alive until backward; the fused versions keep one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from tinytorch.core.ops.dims import normalize_dim, reduce_axes
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Dims, DTypeLike
 
 
 class Softmax(Function):
@@ -97,7 +98,7 @@ class LogSumExp(Function):
         return g * np.exp(a - out)
 
 
-def _float_input(input: Tensor, dtype: Any) -> Tensor:
+def _float_input(input: Tensor, dtype: DTypeLike) -> Tensor:
     if dtype is not None:
         return input.to(dtype)
     if input.array.dtype.kind != "f":
@@ -105,19 +106,19 @@ def _float_input(input: Tensor, dtype: Any) -> Tensor:
     return input
 
 
-def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+def softmax(input: Tensor, dim: int, dtype: DTypeLike = None) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``; same shape as ``input``."""
     input = _float_input(input, dtype)
     return Softmax.apply(input, axis=normalize_dim(dim, input.ndim) if input.ndim else None)
 
 
-def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+def log_softmax(input: Tensor, dim: int, dtype: DTypeLike = None) -> Tensor:
     """``x - logsumexp(x)`` along ``dim``; same shape as ``input``."""
     input = _float_input(input, dtype)
     return LogSoftmax.apply(input, axis=normalize_dim(dim, input.ndim) if input.ndim else None)
 
 
-def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+def logsumexp(input: Tensor, dim: Dims, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` over ``dim``, without overflow."""
     input = _float_input(input, None)
     return LogSumExp.apply(input, axes=reduce_axes(dim, input.ndim), keepdim=keepdim)

@@ -14,8 +14,7 @@ sort here is stable, descending ones included (equal values keep their input ord
 
 from __future__ import annotations
 
-from collections import namedtuple
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -26,8 +25,11 @@ from tinytorch.core.ops.select import TakeAlongDim
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
 
-sort_return = namedtuple("sort", ["values", "indices"])  # type: ignore[name-match]
-topk_return = namedtuple("topk", ["values", "indices"])  # type: ignore[name-match]
+# named "sort" and "topk" like torch.return_types.sort / .topk
+sort_return = NamedTuple(  # type: ignore[name-match]  # noqa: UP014
+    "sort", [("values", "Tensor"), ("indices", "Tensor")])
+topk_return = NamedTuple(  # type: ignore[name-match]  # noqa: UP014
+    "topk", [("values", "Tensor"), ("indices", "Tensor")])
 
 
 def _argsort(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
@@ -44,7 +46,7 @@ def _axis(input: Tensor, dim: int) -> int:
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *,
-         stable: bool = False) -> Any:
+         stable: bool = False) -> sort_return:
     """``(values, indices)`` of ``input`` sorted along ``dim``; ties keep their input order
     (``stable`` is accepted for PyTorch's signature: every sort here is stable)."""
     axis = _axis(input, dim)
@@ -65,7 +67,7 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
-         sorted: bool = True) -> Any:
+         sorted: bool = True) -> topk_return:
     """``(values, indices)`` of the ``k`` largest (or smallest) elements along ``dim``, in order
     of value when ``sorted``."""
     axis = _axis(input, dim)

@@ -14,7 +14,7 @@ input (``d/dx = 1 / (1 + x)``), ``atan2`` both operands (``d/dy = x / r^2``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from tinytorch.core.ops.elementwise import _floating, cast, result_type
 
 if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.types import Grad
 
 
 class Log1p(Function):
@@ -65,7 +66,7 @@ class Atan2(Function):
         return np.arctan2(y, x)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         y, x = ctx.saved_tensors
         need_y, need_x = ctx.needs_input_grad
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -41,8 +41,8 @@ from tinytorch.nn.functional._targets import (
 BLOCK = 1 << 18   # elements per row block (1 MB of float32): see the module docstring
 
 
-def softmax_parts(x: np.ndarray, tix: np.ndarray, a: Any, weight: Any,
-                  smoothing: float) -> tuple[Any, ...]:
+def softmax_parts(x: np.ndarray, tix: np.ndarray, a: Any, weight: np.ndarray | None,
+                  smoothing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Row-blocked forward over axis 1: ``(q, s, shifted_t, shifted_sum)`` with
     ``q = exp(x - max) · a / s`` (``a``: a scalar or per-row factors), ``s = sum(exp(x - max))``,
     the target's shifted logit ``x_t - max`` and, with label smoothing,
@@ -75,7 +75,7 @@ class CrossEntropyKernel(Function):
     """Log-softmax and negative log-likelihood of class indices, fused and blocked."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: Any,
+    def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: np.ndarray | None,
                 ignore_index: int, reduction: str, smoothing: float) -> np.ndarray:
         # x: (N, C, d...) logits or (C,); target: (N, d...) or () -> () or (N, d...)
         unbatched = x.ndim == 1

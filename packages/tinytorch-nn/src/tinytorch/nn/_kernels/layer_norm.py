@@ -31,6 +31,7 @@ import numpy as np
 
 from tinytorch.core.blocks import group_count, map_row_blocks, rows_per_block
 from tinytorch.core.function import Function
+from tinytorch.core.types import Grad
 
 BLOCK = 1 << 18   # elements per row block (1 MB of float32): see the module docstring
 GROUPS = 16       # backward's partial sums of dw, db: a fixed count, whatever the threads
@@ -44,7 +45,7 @@ def _row_dots(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def normalize(x2: np.ndarray, w: Any, b: Any, eps: float, center: bool,
+def normalize(x2: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, eps: float, center: bool,
               shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Forward on (R, D): ``y`` in ``shape``, ``1/σ`` (R, 1) and the means (R, 1) or None."""
     r, d = x2.shape
@@ -78,9 +79,9 @@ def normalize(x2: np.ndarray, w: Any, b: Any, eps: float, center: bool,
     return y, rstd, mean
 
 
-def normalize_backward(g2: np.ndarray, x2: np.ndarray, w: Any, rstd: np.ndarray,
+def normalize_backward(g2: np.ndarray, x2: np.ndarray, w: np.ndarray | None, rstd: np.ndarray,
                        mean: np.ndarray | None, needs: tuple[bool, ...],
-                       shape: tuple[int, ...]) -> list[Any]:
+                       shape: tuple[int, ...]) -> list[np.ndarray | None]:
     """Backward on (R, D): ``[dx, dw, db]`` (None where not needed), ``dx`` in ``shape``.
 
     With ``ĝ = g·w``: ``dx = (ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)) / σ`` (no ``mean(ĝ)`` term for
@@ -95,7 +96,7 @@ def normalize_backward(g2: np.ndarray, x2: np.ndarray, w: Any, rstd: np.ndarray,
     dw_parts = np.zeros((groups, d), dtype=x2.dtype) if need_w else None
     db_parts = np.zeros((groups, d), dtype=x2.dtype) if need_b else None
 
-    def scratch() -> tuple[np.ndarray, Any]:
+    def scratch() -> tuple[np.ndarray, np.ndarray | None]:
         rows = min(r, step)                  # x̂ or x - mean, and ĝ, for one block
         return (np.empty((rows, d), dtype=x2.dtype),
                 np.empty((rows, d), dtype=x2.dtype) if w is not None else None)
@@ -110,7 +111,7 @@ def normalize_backward(g2: np.ndarray, x2: np.ndarray, w: Any, rstd: np.ndarray,
             return
         # x̂ = basis · f: x̂ itself when dw needs it, else x - mean (or x) with f = 1/σ
         basis: np.ndarray = xb
-        f: Any = sb                                              # (rows, 1), or 1.0
+        f: np.ndarray | float = sb                               # (rows, 1), or 1.0
         if mean is not None:
             basis = np.subtract(xb, mean[blk], out=tmp[0][:n])
         if dw_parts is not None:
@@ -136,8 +137,8 @@ class LayerNormKernel(Function):
     """LayerNorm over the trailing ``shape`` dims, blocked and threaded."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, w: Any, b: Any, *, shape: tuple[int, ...],
-                eps: float) -> np.ndarray:
+    def forward(ctx: Function, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, *,
+                shape: tuple[int, ...], eps: float) -> np.ndarray:
         # x: (*, D...) viewed as (R, D); w, b: (D...) or None -> (*, D...)
         x2 = x.reshape(-1, int(np.prod(shape)))
         wf = None if w is None else w.reshape(-1)
@@ -148,7 +149,7 @@ class LayerNormKernel(Function):
         return y
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad, Grad]:
         # grad: (*, D...) -> dx: like x, dw, db: (D...)
         x2, wf, rstd, mean = ctx.saved_tensors
         dx, dw, db = normalize_backward(grad.reshape(x2.shape), x2, wf, rstd, mean,
@@ -161,7 +162,7 @@ class RMSNormKernel(Function):
     """RMSNorm over the trailing ``shape`` dims, blocked and threaded."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, w: Any, *, shape: tuple[int, ...],
+    def forward(ctx: Function, x: np.ndarray, w: np.ndarray | None, *, shape: tuple[int, ...],
                 eps: float) -> np.ndarray:
         # x: (*, D...) viewed as (R, D); w: (D...) or None -> (*, D...)
         x2 = x.reshape(-1, int(np.prod(shape)))
@@ -172,7 +173,7 @@ class RMSNormKernel(Function):
         return y
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         # grad: (*, D...) -> dx: like x, dw: (D...)
         x2, wf, rrms = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad

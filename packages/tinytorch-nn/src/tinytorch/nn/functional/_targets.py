@@ -7,13 +7,12 @@ same way. Cost: a few passes over the ``R`` targets, never over the ``R·C`` log
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 
-def prepare_targets(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None,
-                    ignore_index: int) -> tuple[Any, ...]:
+def prepare_targets(
+    x: np.ndarray, target: np.ndarray, weight: np.ndarray | None, ignore_index: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, float]:
     """Validate class indices and build the per-row weights.
 
     x: (N, C, d...); target: (N, d...). Returns ``(tix, valid, w_t, total)``: targets with a
@@ -45,7 +44,7 @@ def class_axis_view(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def subtract_at_targets(dx: np.ndarray, tix: np.ndarray, b: Any) -> None:
+def subtract_at_targets(dx: np.ndarray, tix: np.ndarray, b: np.ndarray | float) -> None:
     """``dx[row, target[row]] -= b[row]`` for every row, in place; dx: (N, C, d...)."""
     if dx.ndim == 2:
         dx[np.arange(dx.shape[0]), tix[:, 0]] -= b

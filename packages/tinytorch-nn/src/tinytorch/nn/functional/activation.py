@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from tinytorch.core.ops import elementwise
 from tinytorch.core.ops import softmax as _softmax
 from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import DTypeLike, Grad
 from tinytorch.nn._kernels.pointwise import Pointwise
 from tinytorch.nn.functional._pointwise import apply_inplace
 from tinytorch.nn.functional._special import normal_cdf
@@ -192,13 +192,13 @@ def _softmax_dim(name: str, ndim: int, dim: int | None) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
-            dtype: Any = None) -> Tensor:
+            dtype: DTypeLike = None) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``; (*) -> (*)."""
     return _softmax.softmax(input, _softmax_dim("softmax", input.ndim, dim), dtype=dtype)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
-                dtype: Any = None) -> Tensor:
+                dtype: DTypeLike = None) -> Tensor:
     """``x - logsumexp(x)`` along ``dim``; (*) -> (*)."""
     return _softmax.log_softmax(input, _softmax_dim("log_softmax", input.ndim, dim),
                                 dtype=dtype)
@@ -287,7 +287,7 @@ class PRelu(Function):
         return np.where(x > 0, x, wb * x)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         x, wb = ctx.saved_tensors
         dx = dw = None
         if ctx.needs_input_grad[0]:

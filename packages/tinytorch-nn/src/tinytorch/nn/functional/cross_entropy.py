@@ -19,13 +19,12 @@ softmax part of the gradient and runs on cache-sized row blocks on the intra-op 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from tinytorch.core.function import Function
 from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import Grad
 from tinytorch.nn._kernels.cross_entropy import CrossEntropyKernel
 from tinytorch.nn.functional._reduction import grad_scale, legacy_reduction
 from tinytorch.nn.functional._reduction import reduce as reduce_loss
@@ -40,7 +39,7 @@ class CrossEntropy(Function):
     """Reference: log-softmax over the classes, then the (smoothed, weighted) NLL."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: Any,
+    def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: np.ndarray | None,
                 ignore_index: int, reduction: str, smoothing: float) -> np.ndarray:
         # x: (N, C, d...) logits or (C,); target: (N, d...) or () -> () or (N, d...)
         unbatched = x.ndim == 1
@@ -86,8 +85,8 @@ class CrossEntropyProbs(Function):
     """Cross-entropy against class probabilities (soft labels); differentiable in both."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, weight: Any, reduction: str,
-                smoothing: float) -> np.ndarray:
+    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None,
+                reduction: str, smoothing: float) -> np.ndarray:
         # x: (N, C, d...) logits, y: same shape, probabilities -> () or (N, d...)
         unbatched = x.ndim == 1
         if unbatched:
@@ -104,7 +103,7 @@ class CrossEntropyProbs(Function):
         return out[0] if unbatched and reduction == "none" else out
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         logp, wy, wb = ctx.saved_tensors
         wb = 1.0 if wb is None else wb
         eps, unbatched = ctx.smoothing, ctx.unbatched
@@ -128,7 +127,7 @@ class NLLLoss(Function):
     """Negative log-likelihood of class indices, given log-probabilities."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: Any,
+    def forward(ctx: Function, x: np.ndarray, *, target: np.ndarray, weight: np.ndarray | None,
                 ignore_index: int, reduction: str) -> np.ndarray:
         # x: (N, C, d...) log-probabilities or (C,); target: (N, d...) -> () or (N, d...)
         unbatched = x.ndim == 1

@@ -16,12 +16,12 @@ uses ``max(x, 0) - x·y + log1p(exp(-|x|))``, exact for any finite logit, never 
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 
 from tinytorch.core.function import Function
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import Grad
 from tinytorch.nn.functional._reduction import grad_scale, legacy_reduction
 from tinytorch.nn.functional._reduction import reduce as reduce_loss
 
@@ -42,7 +42,7 @@ class MSELoss(Function):
         return s if reduction == "sum" else np.asarray(s / d.size, dtype=d.dtype)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (d,) = ctx.saved_tensors
         g = d * (2 * grad_scale(grad, ctx.reduction, d.size))
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
@@ -58,7 +58,7 @@ class L1Loss(Function):
         return reduce_loss(np.abs(d, out=d), reduction)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (sign,) = ctx.saved_tensors
         g = sign * grad_scale(grad, ctx.reduction, sign.size)
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
@@ -77,7 +77,7 @@ class HuberLoss(Function):
         return reduce_loss(loss, reduction)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (slope,) = ctx.saved_tensors
         g = slope * grad_scale(grad, ctx.reduction, slope.size)
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
@@ -85,7 +85,7 @@ class HuberLoss(Function):
 
 class BinaryCrossEntropy(Function):
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, weight: Any,
+    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None,
                 reduction: str) -> np.ndarray:
         # x: probabilities (*), y: targets (*) -> () or (*)
         if x.size and (x.min() < 0 or x.max() > 1):
@@ -101,7 +101,7 @@ class BinaryCrossEntropy(Function):
         return reduce_loss(loss, reduction)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         x, y, log_x, log_1mx, weight = ctx.saved_tensors
         scale = grad_scale(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
@@ -116,8 +116,8 @@ class BinaryCrossEntropy(Function):
 
 class BinaryCrossEntropyWithLogits(Function):
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, weight: Any, pos_weight: Any,
-                reduction: str) -> np.ndarray:
+    def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, weight: np.ndarray | None,
+                pos_weight: np.ndarray | None, reduction: str) -> np.ndarray:
         # x: logits (*), y: targets (*) -> () or (*)
         softplus_neg = np.log1p(np.exp(-np.abs(x)))
         softplus_neg += np.maximum(-x, 0)                        # log(1 + exp(-x)), stable
@@ -132,7 +132,7 @@ class BinaryCrossEntropyWithLogits(Function):
         return reduce_loss(loss.astype(x.dtype, copy=False), reduction)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         x, y, softplus_neg, weight, pos_weight = ctx.saved_tensors
         scale = grad_scale(grad, ctx.reduction, int(np.prod(ctx.shape)))
         if weight is not None:
@@ -254,7 +254,7 @@ class SmoothL1Loss(Function):
         return reduce_loss(loss, reduction)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (slope,) = ctx.saved_tensors
         g = slope * grad_scale(grad, ctx.reduction, slope.size)
         return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
@@ -277,7 +277,7 @@ class KLDiv(Function):
         return reduce_loss(loss, reduction, total)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         x, y = ctx.saved_tensors
         scale = grad_scale(grad, ctx.reduction, ctx.total)
         p = np.exp(y) if ctx.log_target else y

@@ -20,13 +20,13 @@ dtype (float32 on the hot path), as PyTorch does on CPU.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from tinytorch.core.function import Function
 from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.types import Grad
 from tinytorch.nn._kernels.layer_norm import LayerNormKernel, RMSNormKernel
 
 
@@ -34,8 +34,8 @@ class LayerNorm(Function):
     """Reference LayerNorm: ``y = (x - mean) / sqrt(var + eps) · w + b`` over each row."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, w: Any, b: Any, *, shape: tuple[int, ...],
-                eps: float) -> np.ndarray:
+    def forward(ctx: Function, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, *,
+                shape: tuple[int, ...], eps: float) -> np.ndarray:
         # x: (*, D...) viewed as (R, D); w, b: (D...) or None -> (*, D...)
         x2 = x.reshape(-1, int(np.prod(shape)))                     # (R, D)
         mean = x2.mean(axis=1, keepdims=True)                         # (R, 1)
@@ -50,7 +50,7 @@ class LayerNorm(Function):
         return y.reshape(x.shape)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad, Grad]:
         # grad: (*, D...) -> dx: like x, dw, db: (D...)
         xhat, rstd, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
@@ -67,7 +67,7 @@ class RMSNorm(Function):
     """Reference RMSNorm: ``y = x / sqrt(mean(x²) + eps) · w`` over each row."""
 
     @staticmethod
-    def forward(ctx: Function, x: np.ndarray, w: Any, *, shape: tuple[int, ...],
+    def forward(ctx: Function, x: np.ndarray, w: np.ndarray | None, *, shape: tuple[int, ...],
                 eps: float) -> np.ndarray:
         # x: (*, D...) viewed as (R, D); w: (D...) or None -> (*, D...)
         x2 = x.reshape(-1, int(np.prod(shape)))                     # (R, D)
@@ -79,7 +79,7 @@ class RMSNorm(Function):
         return y.reshape(x.shape)
 
     @staticmethod
-    def backward(ctx: Function, grad: np.ndarray) -> tuple[Any, Any]:
+    def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         # grad: (*, D...) -> dx: like x, dw: (D...)
         xhat, rrms, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad
@@ -90,7 +90,7 @@ class RMSNorm(Function):
         return (dx.reshape(grad.shape) if need_x else None), dw
 
 
-def _check_shape(input: Tensor, normalized_shape: Sequence[int], *params: Any) -> None:
+def _check_shape(input: Tensor, normalized_shape: Sequence[int], *params: Tensor | None) -> None:
     """Raise unless ``input`` ends in ``normalized_shape`` and the affine params match it."""
     shape = tuple(normalized_shape)
     k = len(shape)

@@ -14,7 +14,9 @@ The rules (``torch.utils.flop_counter``), so that a count here means the same as
   ``H_out·W_out``, and groups through ``C_in/G``. Backward: the input gradient is a
   convolution of the same size; the weight gradient is counted as a convolution over all
   ``C_in`` channels, ``G`` times the forward, as ``FlopCounterMode`` counts it. Bias
-  gradients count 0.
+  gradients count 0. A transposed convolution, weight ``(C_in, C_out/G, kH, kW)``, costs
+  ``2·N·C_in·(C_out/G)·kH·kW·H_in·W_in``, the same product run from the input's positions,
+  and its backward follows the same two rules.
 - **Attention** ``softmax(Q Kᵀ) V`` with ``Q (B.., L, E)``, ``K (B.., S, E)``, ``V (B.., S, Ev)``:
   the two batched products, ``2·B·L·S·E + 2·B·L·S·Ev``. The full ``L×S`` score matrix is
   counted even under a causal mask. Backward: ``dV = Pᵀ dO`` (``2·B·L·S·Ev``) when V needs a
@@ -26,8 +28,10 @@ How a count is found: ``node_flops(node)`` looks up the class of an autograd gra
 from what the node kept: its saved arrays, its ``out_shape`` and its configuration
 attributes. So the count follows what actually ran, whichever module or functional call ran
 it, and the backward count follows ``needs_input_grad``: the first layer of a network does
-not compute a gradient for its input, and it is not counted. A new op with a product inside
-registers its counter with ``register_flops``.
+not compute a gradient for its input, and it is not counted. The table names each op class,
+the fast kernels of the lower tiers' ``_kernels`` modules as well as their references, since
+a node is matched by its exact class. A new op with a product inside registers its counter
+with ``register_flops``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from tinytorch.arch._kernels.attention import AttentionKernel, PackedSelfAttenti
 from tinytorch.arch._kernels.conv import Conv2dKernel
 from tinytorch.arch.attention import AttentionReference, AttentionWeights
 from tinytorch.arch.conv import Conv2dReference
+from tinytorch.arch.conv_transpose import ConvTranspose2dFunction
 from tinytorch.core.function import Function
 from tinytorch.core.ops.arithmetic import MatMul
 from tinytorch.core.ops.linalg import AddMatMul
@@ -141,6 +146,14 @@ def _conv_reference(node: Function) -> tuple[int, int]:
     return _conv(node.saved_tensors[1].shape, node.groups, node)
 
 
+def _conv_transpose(node: Function) -> tuple[int, int]:
+    # saved: x (N, C_in, H, W), weight (C_in, C_out/G, kH, kW); geometry ends with G
+    x, weight = node.saved_tensors
+    forward = 2 * x.shape[0] * math.prod(x.shape[2:]) * math.prod(weight.shape)
+    need_x, need_w, _ = node.needs_input_grad
+    return forward, forward * (int(need_x) + node.geometry[3] * int(need_w))
+
+
 def _attention(node: Function) -> tuple[int, int]:
     # saved: q, k, v, probabilities, dropout mask; arguments (q, k, v, mask)
     q, k, v = node.saved_tensors[:3]
@@ -171,6 +184,7 @@ COUNTERS: dict[type, Counter] = {
     AddMatMul: _add_matmul,
     Conv2dKernel: _conv_kernel,
     Conv2dReference: _conv_reference,
+    ConvTranspose2dFunction: _conv_transpose,
     AttentionKernel: _attention,
     AttentionReference: _attention,
     PackedSelfAttention: _packed_attention,

@@ -29,11 +29,11 @@ import numpy as np
 from tinytorch.core.function import Function
 
 
-def graph_nodes(roots: Iterable[Function]) -> list[Function]:
+def graph_nodes(roots: Iterable[Function | None]) -> list[Function]:
     """Every node reachable from ``roots``, each once, roots first (depth-first order)."""
     seen: set[int] = set()
     order: list[Function] = []
-    stack = [r for r in roots if r is not None]
+    stack: list[Function] = [r for r in roots if r is not None]
     while stack:
         node = stack.pop()
         if id(node) in seen:

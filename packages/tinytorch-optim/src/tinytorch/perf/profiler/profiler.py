@@ -61,8 +61,11 @@ def profile(model: Module, example_input: Any, *, backward: bool = True, repeats
 
     ``example_input`` is a Tensor, or a tuple of positional arguments for ``model``. With
     ``backward=True`` the backward pass runs from every output tensor with a gradient of
-    ones. Returns a ``Profile`` with one row per leaf module (and per module with parameters
-    or ops of its own), totals, and end-to-end times (median of ``repeats`` timed runs after
+    ones; with ``backward=False`` only the forward runs (backward FLOPs and times are 0; the
+    saved memory is still what this forward keeps for a backward).
+
+    Returns a ``Profile`` with one row per leaf module (and per module with parameters or ops
+    of its own), totals, and end-to-end times (median of ``repeats`` timed runs after
     ``warmup`` untimed ones). A forward that fails raises the same kind of error, naming the
     layer (qualified module name) that failed and the shapes it was given.
     """
@@ -79,14 +82,15 @@ def profile(model: Module, example_input: Any, *, backward: bool = True, repeats
     with _model_kept(model):
         with CallRecorder(model) as recorder:
             calls, owner, outputs = _recorded_forward(model, args, recorder)
-            _count_graph(model, rows, calls, recorder.finished, owner, outputs)
+            busy = _count_graph(model, rows, calls, recorder.finished, owner, outputs,
+                                backward)
         del owner, outputs                     # drop the counting pass's graph
         for _ in range(warmup):
             _layer_times(model, args, backward)
             _whole_times(model, args, backward)
         layers = [_layer_times(model, args, backward) for _ in range(repeats)]
         whole = [_whole_times(model, args, backward) for _ in range(repeats)]
-    kept = _rows_to_keep(model, rows)
+    kept = _rows_to_keep(model, rows, busy)
     for name in kept:
         rows[name].forward_ms = statistics.median(f.get(name, 0.0) for f, _ in layers) * 1e3
         rows[name].backward_ms = statistics.median(b.get(name, 0.0) for _, b in layers) * 1e3
@@ -96,7 +100,18 @@ def profile(model: Module, example_input: Any, *, backward: bool = True, repeats
         layers=[rows[name] for name in kept],
         backward=backward, repeats=repeats,
         forward_ms=statistics.median(f for f, _ in whole) * 1e3,
-        backward_ms=statistics.median(b for _, b in whole) * 1e3)
+        backward_ms=statistics.median(b for _, b in whole) * 1e3,
+        kv_cache_bytes=_kv_cache_bytes(model, args))
+
+
+def _kv_cache_bytes(model: Module, args: tuple[Any, ...]) -> int:
+    """For a model that generates with a KV cache (``new_cache``, as ``GPT``): the bytes of
+    a real cache for this batch at full context, read from the allocated arrays; else 0."""
+    new_cache = getattr(model, "new_cache", None)
+    inputs = list(tensors_in(args))
+    if new_cache is None or not inputs:
+        return 0
+    return int(new_cache(inputs[0].shape[0]).nbytes)
 
 
 # ---------------------------------------------------------------------------- the passes
@@ -129,6 +144,7 @@ def _layer_times(model: Module, args: tuple[Any, ...], backward: bool
         arrivals: list[tuple[float, Function]] = []
         for node in graph_nodes(t.grad_fn for t in roots):
             node.register_hook(_clock(arrivals, node))
+        _clear_grads(model)
         run_backward(roots, [np.ones_like(t.array) for t in roots])
         end = time.perf_counter()
         stamps = [t for t, _ in arrivals] + [end]
@@ -147,6 +163,7 @@ def _whole_times(model: Module, args: tuple[Any, ...], backward: bool) -> tuple[
         return forward_s, 0.0
     roots = _roots(outputs)
     grads = [np.ones_like(t.array) for t in roots]
+    _clear_grads(model)
     start = time.perf_counter()
     run_backward(roots, grads)
     return forward_s, time.perf_counter() - start
@@ -171,10 +188,12 @@ def _count_state(model: Module, rows: dict[str, LayerProfile]) -> None:
 
 
 def _count_graph(model: Module, rows: dict[str, LayerProfile], calls: list[Call],
-                 finished: list[int], owner: dict[Function, int], outputs: Any) -> None:
-    """FLOPs, saved bytes, calls and traffic per row, from the recorded pass. The calls are
-    visited in the order they finished, so a shared saved array is charged to the layer
-    that ran first rather than to the module around it."""
+                 finished: list[int], owner: dict[Function, int], outputs: Any,
+                 backward: bool) -> set[str]:
+    """FLOPs, saved bytes, calls and traffic per row, from the recorded pass; returns the
+    names of the modules that created graph nodes. The calls are visited in the order they
+    finished, so a shared saved array is charged to the layer that ran first rather than to
+    the module around it."""
     nodes = graph_nodes(t.grad_fn for t in _roots(outputs))
     if not nodes:
         raise RuntimeError(
@@ -194,21 +213,29 @@ def _count_graph(model: Module, rows: dict[str, LayerProfile], calls: list[Call]
         row.calls += 1
         row.input_bytes += call.input_bytes
         row.output_bytes += call.output_bytes
-        for node in by_call[index]:
+        mine = by_call.get(index, [])
+        for node in mine:
             fwd, bwd = node_flops(node)
             row.flops_forward += fwd
-            row.flops_backward += bwd
-        row.saved_bytes += saved_bytes(by_call[index], weights, counted)
+            row.flops_backward += bwd if backward else 0
+        row.saved_bytes += saved_bytes(mine, weights, counted)
+    return {calls[index].name for index in by_call}
 
 
-def _rows_to_keep(model: Module, rows: dict[str, LayerProfile]) -> list[str]:
+def _rows_to_keep(model: Module, rows: dict[str, LayerProfile], busy: set[str]) -> list[str]:
     """Leaf modules, and other modules with parameters, buffers or ops of their own."""
     return [name for name, m in model.named_modules()
-            if next(m.children(), None) is None or rows[name].params or rows[name].buffer_bytes
-            or rows[name].flops_forward or rows[name].saved_bytes]
+            if next(m.children(), None) is None or name in busy or rows[name].params
+            or rows[name].buffer_bytes]
 
 
 # ---------------------------------------------------------------------------- helpers
+def _clear_grads(model: Module) -> None:
+    """``zero_grad(set_to_none=True)`` before each timed backward, as a training step has it."""
+    for p in model.parameters():
+        p.grad = None
+
+
 def _roots(outputs: Any) -> list[Tensor]:
     """The output tensors backward starts from: those that carry a graph."""
     return [t for t in tensors_in(outputs) if t.grad_fn is not None]

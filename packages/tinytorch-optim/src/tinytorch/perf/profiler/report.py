@@ -65,6 +65,7 @@ class Profile:
     repeats: int = 0                           # timed runs the medians come from
     forward_ms: float = 0.0                    # whole forward pass, median
     backward_ms: float = 0.0                   # whole backward pass, median
+    kv_cache_bytes: int = 0                    # a generation cache at full context, allocated
 
     @property
     def total(self) -> LayerProfile:
@@ -104,6 +105,9 @@ class Profile:
         if self.backward:
             timing += f", backward {self.backward_ms:.3f} ms"
         out.append(f"{timing} (median of {self.repeats} runs)")
+        if self.kv_cache_bytes:
+            out.append(f"KV cache for generation at full context, this batch: "
+                       f"{human_bytes(self.kv_cache_bytes)}")
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -120,6 +124,7 @@ class Profile:
             "repeats": self.repeats,
             "forward_ms": self.forward_ms,
             "backward_ms": self.backward_ms,
+            "kv_cache_bytes": self.kv_cache_bytes,
             "layers": [asdict(row) for row in self.layers],
             "total": asdict(self.total),
         }
@@ -131,13 +136,18 @@ class Profile:
             raise ValueError(f"not a TinyTorch profile: expected format {FORMAT!r}, got "
                              f"{data.get('format')!r}")
         known = {f.name for f in fields(LayerProfile)}
-        return cls(
-            model=data["model"],
-            input_shapes=[tuple(s) for s in data["input_shapes"]],
-            layers=[LayerProfile(**{k: v for k, v in row.items() if k in known})
-                    for row in data["layers"]],
-            backward=data["backward"], repeats=data["repeats"],
-            forward_ms=data["forward_ms"], backward_ms=data["backward_ms"])
+        try:
+            return cls(
+                model=data["model"],
+                input_shapes=[tuple(s) for s in data["input_shapes"]],
+                layers=[LayerProfile(**{k: v for k, v in row.items() if k in known})
+                        for row in data["layers"]],
+                backward=data["backward"], repeats=data["repeats"],
+                forward_ms=data["forward_ms"], backward_ms=data["backward_ms"],
+                kv_cache_bytes=data.get("kv_cache_bytes", 0))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"a TinyTorch profile with a missing or malformed field: {e}"
+                             ) from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``to_dict()`` as JSON to ``path``, atomically."""

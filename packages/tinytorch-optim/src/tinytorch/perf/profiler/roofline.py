@@ -128,8 +128,8 @@ def plot_roofline(profile: Profile, path: str | os.PathLike[str], *,
     roofs = MachineRoofs(peak_gflops, bandwidth_gbs)
 
     names, intensity, achieved = zip(*points)
-    lo = min(min(intensity), roofs.ridge) / 4
-    hi = max(max(intensity), roofs.ridge) * 4
+    lo = min(min(intensity), roofs.ridge) / 8
+    hi = max(max(intensity), roofs.ridge) * 8
     xs = np.geomspace(lo, hi, 256)
     fig = Figure(figsize=(9, 6), dpi=110)
     FigureCanvasAgg(fig)
@@ -150,12 +150,13 @@ def plot_roofline(profile: Profile, path: str | os.PathLike[str], *,
     ax.set_xlabel("arithmetic intensity (forward FLOPs / bytes in, out and of weights)")
     ax.set_ylabel("achieved GFLOP/s (forward)")
     ax.set_xlim(lo, hi)
+    ax.set_ylim(min(min(achieved), roofs.bandwidth_gbs * lo) / 3, roofs.peak_gflops * 3)
     plain = FuncFormatter(lambda v, _: f"{v:g}")       # 60, not 6×10¹
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(plain)
         axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png")

@@ -30,6 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# A scale or zero point: one number (per tensor) or an array (per channel).
+Scale = float | np.floating | np.ndarray
+ZeroPoint = int | np.integer | np.ndarray
+
 ACTIVATION_DTYPE = np.dtype(np.uint8)
 ACTIVATION_QMIN, ACTIVATION_QMAX = 0, 255
 WEIGHT_DTYPE = np.dtype(np.int8)
@@ -57,7 +61,7 @@ def activation_qparams(lo: float, hi: float) -> tuple[np.float32, np.uint8]:
     return _F32(scale), np.uint8(zero_point)
 
 
-def quantize(x: np.ndarray, scale: np.floating, zero_point: np.integer) -> np.ndarray:
+def quantize(x: np.ndarray, scale: Scale, zero_point: ZeroPoint) -> np.ndarray:
     """float (*) -> uint8 (*): ``saturate(round(x / s) + z)``, ONNX's QuantizeLinear."""
     q = np.rint(np.asarray(x, dtype=np.float32) / _F32(scale))
     q += _F32(zero_point)
@@ -65,7 +69,7 @@ def quantize(x: np.ndarray, scale: np.floating, zero_point: np.integer) -> np.nd
     return q.astype(ACTIVATION_DTYPE)
 
 
-def dequantize(q: np.ndarray, scale: np.floating, zero_point: np.integer) -> np.ndarray:
+def dequantize(q: np.ndarray, scale: Scale, zero_point: ZeroPoint) -> np.ndarray:
     """uint8 (*) -> float32 (*): ``(q - z) · s``, ONNX's DequantizeLinear."""
     x = q.astype(np.float32)
     x -= _F32(zero_point)
@@ -89,7 +93,7 @@ def quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q.astype(WEIGHT_DTYPE).reshape(w.shape), scale.astype(np.float32)
 
 
-def quantize_bias(b: np.ndarray, input_scale: np.floating,
+def quantize_bias(b: np.ndarray, input_scale: Scale,
                   weight_scale: np.ndarray) -> np.ndarray:
     """float (C_out,) -> int32 (C_out,) with scale ``s_in·s_w[o]``, zero point 0."""
     bias_scale = _F32(input_scale) * weight_scale.astype(np.float32)
@@ -97,13 +101,13 @@ def quantize_bias(b: np.ndarray, input_scale: np.floating,
     return np.clip(q, _INT32.min, _INT32.max).astype(BIAS_DTYPE)
 
 
-def requantize_multiplier(input_scale: np.floating, weight_scale: np.ndarray,
-                          output_scale: np.floating) -> np.ndarray:
+def requantize_multiplier(input_scale: Scale, weight_scale: np.ndarray,
+                          output_scale: Scale) -> np.ndarray:
     """float32 (C_out,): ``s_in·s_w[o] / s_out``, computed in float32 in onnxruntime's order."""
     return (_F32(input_scale) * weight_scale.astype(np.float32)) / _F32(output_scale)
 
 
-def requantize(acc: np.ndarray, multiplier: np.ndarray, zero_point: np.integer,
+def requantize(acc: np.ndarray, multiplier: np.ndarray, zero_point: ZeroPoint,
                relu: bool = False) -> np.ndarray:
     """int32 accumulators (..., C_out, ...) -> uint8: ``saturate(round(acc · m) + z)``.
 

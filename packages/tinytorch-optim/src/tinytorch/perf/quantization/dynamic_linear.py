@@ -63,7 +63,7 @@ class DynamicQuantizedLinear(QuantizedModule):
             return affine.activation_qparams(0.0, 0.0)
         return affine.activation_qparams(float(x.min()), float(x.max()))
 
-    def accumulate(self, q: np.ndarray, zero_point: np.integer) -> np.ndarray:
+    def accumulate(self, q: np.ndarray, zero_point: affine.ZeroPoint) -> np.ndarray:
         """The integer core: uint8 input (*, in) -> int32 accumulators (*, out)."""
         return integer_linear(q, zero_point, self._array("weight"), None)
 

@@ -21,6 +21,7 @@ the other use too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,7 +110,7 @@ def find_chains(model: Module, kinds: tuple[type, ...], fuse: bool) -> list[Chai
     return list(chains.values())
 
 
-def swap(model: Module, replacements: dict[int, Module]) -> Module:
+def swap(model: Module, replacements: Mapping[int, Module]) -> Module:
     """Put ``replacements[id(old)]`` wherever ``old`` sits in ``model`` (in place).
 
     Returns the model, or the replacement of the model itself when the root is replaced.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -66,7 +66,8 @@ def quantize_dynamic(model: Module) -> Module:
     Raises ValueError when the model has no ``Linear``.
     """
     q, chains = _copy_with_layers(model, (Linear,), False, "quantize_dynamic")
-    replacements = {id(c.layer): DynamicQuantizedLinear.from_float(c.layer) for c in chains}
+    replacements = {id(c.layer): DynamicQuantizedLinear.from_float(cast(Linear, c.layer))
+                    for c in chains}
     return swap(q, replacements)
 
 
@@ -157,7 +158,7 @@ def quantize_static(model: Module, calibration_data: Iterable[Any], *,
                 chain.layer, *ranges, relu=chain.relu is not None, weight=weight, bias=bias)
         else:
             replacements[id(chain.layer)] = QuantizedLinear.from_float(
-                chain.layer, *ranges, relu=chain.relu is not None)
+                cast(Linear, chain.layer), *ranges, relu=chain.relu is not None)
         for absorbed in chain.absorbed:
             replacements[id(absorbed)] = Identity()
     return swap(q, replacements)

@@ -75,10 +75,10 @@ class QuantizedConv2d(QuantizedModule):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = tuple(kernel_size)
-        self.stride = tuple(stride)
+        self.kernel_size = kernel_size
+        self.stride = stride
         self.padding = padding
-        self.dilation = tuple(dilation)
+        self.dilation = dilation
         self.groups = groups
         self.padding_mode = padding_mode
         self.relu = relu

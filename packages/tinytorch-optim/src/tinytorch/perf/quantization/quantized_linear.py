@@ -33,7 +33,7 @@ from tinytorch.perf.quantization.quantized_module import QParams, QuantizedModul
 SHIFTED_BOUND, WEIGHT_BOUND = 255, 128
 
 
-def integer_linear(q: np.ndarray, zero_point: np.integer, weight: np.ndarray,
+def integer_linear(q: np.ndarray, zero_point: affine.ZeroPoint, weight: np.ndarray,
                    bias: np.ndarray | None) -> np.ndarray:
     """uint8 q (*, K), int8 weight (N, K), int32 bias (N,) -> int32 (*, N), exact.
 

@@ -14,17 +14,20 @@ optimizers:
 - a gradient hook on the weight sets the gradient of every pruned entry to zero, so an
   optimizer whose state starts after pruning never moves them: SGD's momentum buffer and Adam's
   two moments stay exactly 0 there, and ``0 - lr·0/(√0 + eps)`` is 0;
-- a forward pre-hook writes the zeros again before every forward (one pass over the weight),
-  which covers everything else: ``load_state_dict``, a direct write, a copy of the model;
+- a forward pre-hook checks before every forward that the pruned entries are still +0.0 (one
+  read of the weight) and writes the zeros again if not, which covers everything else:
+  ``load_state_dict``, a direct write, a copy of the model. It writes only then, because a
+  write bumps the weight's version counter, and a graph that an earlier forward saved (two
+  forwards, one backward) would then refuse to run backward;
 - an optimizer that already holds state for the weight (momentum gathered before pruning)
   would move pruned entries once more, so ``prune_magnitude(..., optimizer=opt)`` clears those
   entries of its per-element state too.
 
 Cost: ranking is one sort of the ``P`` prunable weights, ``O(P log P)``; the mask costs one byte
-per weight; training adds one masked write per weight per forward and per backward. The zeros
-save no arithmetic here (dense kernels multiply them anyway): the saving is storage, which
-``perf.sparse`` realises on disk, and structured pruning (``perf.prune_channels``) is the one
-that shrinks the arithmetic.
+per weight; training adds one masked read of each weight per forward and one masked write of
+its gradient per backward. The zeros save no arithmetic here (dense kernels multiply them
+anyway): the saving is storage, which ``save_sparse`` (sparse.py) realises on disk;
+structured pruning (``prune_channels``) is the one that shrinks the arithmetic.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def prunable_layers(model: Module) -> list[tuple[str, Module]]:
     """``(name, layer)`` for every ``Linear`` and ``Conv2d`` of ``model``, each object once."""
     if not isinstance(model, Module):
         raise TypeError(f"expected a tinytorch.nn.Module, got {type(model).__name__}")
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, PRUNABLE)]
+    layers: list[tuple[str, Module]] = [(name, m) for name, m in model.named_modules()
+                                        if isinstance(m, PRUNABLE)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no prunable layer (Linear or Conv2d)")
     return layers
@@ -80,7 +84,9 @@ class _ReapplyMask:
 
     The gradient hook is (re)attached whenever the layer's ``weight`` is a Parameter it has not
     seen, which happens after ``copy.deepcopy`` (a copied Parameter carries no hooks) or when
-    a new Parameter is assigned.
+    a new Parameter is assigned; a frozen weight (``requires_grad=False``) needs none. Like
+    PyTorch's pruning, the hook is found again by its type among the module's forward
+    pre-hooks.
     """
 
     def __init__(self) -> None:
@@ -89,11 +95,14 @@ class _ReapplyMask:
 
     def __call__(self, module: Module, args: tuple[Any, ...]) -> None:
         self.attach(module)
-        with no_grad():
-            module.weight.masked_fill_(~module.weight_mask, 0.0)
+        pruned = ~module.weight_mask
+        weight = module.weight.array
+        if np.any(weight.view(np.dtype(f"u{weight.itemsize}"))[pruned.array]):
+            with no_grad():
+                module.weight.masked_fill_(pruned, 0.0)
 
     def attach(self, module: Module) -> None:
-        if self._hooked is module.weight:
+        if self._hooked is module.weight or not module.weight.requires_grad:
             return
         self._grad_handle = module.weight.register_hook(_ZeroPrunedGradient(module.weight_mask))
         self._hooked = module.weight
@@ -150,7 +159,8 @@ def prune_magnitude(model: Module, amount: float, *, scope: str = "global",
     """Zero the fraction ``amount`` of smallest-magnitude Linear/Conv2d weights, in place.
 
     Args:
-        model: pruned in place and returned. Biases are untouched.
+        model: pruned in place and returned. Biases are untouched; a layer registered under
+            two parents is one set of weights and is pruned once.
         amount: fraction in [0, 1) of the weights (of the model with ``scope="global"``, of
             each layer with ``scope="layer"``) to remove; weights pruned by an earlier call
             stay pruned, so calling again with a larger ``amount`` prunes iteratively.
