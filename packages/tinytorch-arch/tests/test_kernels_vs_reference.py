@@ -4,6 +4,7 @@ both pass gradcheck in float64 (convolution, pooling, batch norm, attention)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 import tinytorch
 from tinytorch.arch import _spatial as sp
+from tinytorch.arch._kernels import conv as conv_kernel
 from tinytorch.arch.attention import scaled_dot_product_attention as sdpa
 from tinytorch.arch.batchnorm import batch_norm
 from tinytorch.arch.conv import _conv
@@ -69,7 +71,8 @@ def conv_cases(draw: st.DrawFn) -> dict:
                 w=(groups * draw(st.integers(1, 2)), 0, *kernel), groups=groups,
                 stride=(draw(st.integers(1, 2)), draw(st.integers(1, 2))), pads=pads,
                 dilation=dilation, mode=draw(st.sampled_from(MODES)),
-                bias=draw(st.booleans()), x_grad=draw(st.booleans()))
+                bias=draw(st.booleans()), x_grad=draw(st.booleans()),
+                sample_max_k=draw(st.sampled_from([0, conv_kernel.SAMPLE_MAX_K])))
 
 
 @SETTINGS
@@ -85,8 +88,10 @@ def test_conv_kernel_matches_reference(case: dict) -> None:
         return _conv(x, w, b, case["stride"], case["pads"], case["dilation"], case["groups"],
                      case["mode"])
 
-    # without an input gradient the kernel takes its other column layout
-    _assert_agree(_both(conv, arrays, [case["x_grad"]] + [True] * (len(arrays) - 1)))
+    # every column layout: per sample (these small K), or batch-last with an input gradient
+    # and batch-major without one
+    with mock.patch.object(conv_kernel, "SAMPLE_MAX_K", case["sample_max_k"]):
+        _assert_agree(_both(conv, arrays, [case["x_grad"]] + [True] * (len(arrays) - 1)))
 
 
 @pytest.mark.parametrize("stride, pads, dilation, groups, mode", [

@@ -35,3 +35,27 @@ def test_traces_do_not_nest() -> None:
     with trace(lambda *r: None), pytest.raises(RuntimeError, match="already open"):
         with trace(lambda *r: None):
             pass
+
+
+def test_values_handed_to_python_are_reported_to_the_host_reader() -> None:
+    reads = []
+    x = tt.tensor([1.5, -2.0])
+    with trace(lambda *r: None, on_host_read=lambda t, how: reads.append((t, how))):
+        s = x.sum()
+        bool(s > 0)
+        float(s)
+        x.tolist()
+        x.numpy()
+    assert [how for _, how in reads] == ["bool()", "item()", "tolist()", "numpy()"]
+    assert reads[1][0] is s and reads[2][0] is x
+    x.tolist()                                       # outside the block: not reported
+    assert len(reads) == 4
+
+
+def test_host_reads_from_another_thread_are_not_reported() -> None:
+    reads = []
+    with trace(lambda *r: None, on_host_read=lambda t, how: reads.append(how)):
+        worker = threading.Thread(target=lambda: tt.ones(1).item())
+        worker.start()
+        worker.join()
+    assert reads == []

@@ -15,8 +15,9 @@ Cost: ``2·N·O·K·P`` FLOPs forward, twice that backward (the two products). E
 ``cols``, ``N·C·kH·kW·P`` elements (kH·kW times the input at stride 1), kept for the weight
 gradient: memory traded for one large product instead of kH·kW small ones.
 
-By default the op runs a kernel of the same algorithm (``_kernels/conv.py``: batch-inside-
-channel column layouts, a fused col2im, the batch cut into chunks across threads);
+By default the op runs a kernel of the same algorithm (``_kernels/conv.py``: per-sample
+columns for small products, batch-inside-channel columns for larger ones, the bias carried by
+the GEMM, a fused col2im, the batch cut into chunks across threads);
 ``tinytorch.use_reference_kernels(True)`` runs the reference above. The parameters use
 PyTorch's names, layout and default initialisation, so state dicts carry over unchanged.
 """

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from tinytorch.core import dtypes, engine, ops, random
+from tinytorch.core import dtypes, engine, ops, random, tracing
 from tinytorch.core.function import Function, RemovableHandle
 from tinytorch.core.grad_mode import _GradState, no_grad
 from tinytorch.core.inplace import check_inplace, write_inplace
@@ -261,6 +261,7 @@ class Tensor(TensorMethods):
             raise RuntimeError(
                 f"a Tensor with {self.array.size} elements cannot be converted to Scalar"
             )
+        tracing.host_read(self, "item()")
         return self.array.item()
 
     def numpy(self) -> np.ndarray:
@@ -270,9 +271,11 @@ class Tensor(TensorMethods):
                 "Can't call numpy() on Tensor that requires grad. "
                 "Use tensor.detach().numpy() instead."
             )
+        tracing.host_read(self, "numpy()")
         return self.array
 
     def tolist(self) -> Any:
+        tracing.host_read(self, "tolist()")
         return self.array.tolist()
 
     def to(self, *args: Tensor | DTypeLike, **kwargs: Any) -> Tensor:
@@ -362,6 +365,7 @@ class Tensor(TensorMethods):
             raise RuntimeError(
                 f"Boolean value of Tensor with {self.array.size} values is ambiguous"
             )
+        tracing.host_read(self, "bool()")
         return builtins.bool(self.array)
 
     def __float__(self) -> builtins.float:

@@ -110,9 +110,8 @@ def _attention_sizes(q_shape: Shape, k_shape: Shape, v_shape: Shape) -> tuple[in
 
 # ---------------------------------------------------------------------------- per op class
 def _linear(node: Function) -> tuple[int, int]:
-    # saved: x (*, in), w (out, in); output (*, out)
-    _, w = node.saved_tensors
-    forward = 2 * math.prod(node.out_shape) * w.shape[1]
+    # x (*, in) @ w (out, in)ᵀ -> (*, out); the op keeps x's shape as ``x_shape``
+    forward = 2 * math.prod(node.out_shape) * node.x_shape[-1]
     need_x, need_w, _ = node.needs_input_grad
     return forward, forward * (int(need_x) + int(need_w))
 
