@@ -99,7 +99,7 @@ class Settings:
 
 
 FULL = Settings(None, None, None, 12, M04.RECIPES["fashion-mnist"][1], 2, 300,
-                repeats=7, warmup=2, min_time=0.05, kv_rounds=5, rounds=7,
+                repeats=7, warmup=2, min_time=0.05, kv_rounds=7, rounds=7,
                 settle=0.2)
 QUICK = Settings(M03.QUICK_SAMPLES, M04.QUICK_TRAIN, M04.QUICK_TEST, 1, 1, 1, 30,
                  repeats=5, warmup=1, min_time=0.01, kv_rounds=3, rounds=5,
@@ -205,8 +205,8 @@ def trained_models(spec: ModelSpec, args: argparse.Namespace, s: Settings, train
 
     stem = f"m06-{spec.name.lower()}-{'quick' if args.quick else 'full'}-seed{args.seed}"
     if args.retrain:
-        for path in cache.glob(f"{stem}*.tt"):
-            path.unlink()
+        for path in (cache / f"{stem}.tt", cache / f"{stem}-pruned.tt"):
+            path.unlink(missing_ok=True)
     f32, how = mlperf.load_or_train(cache / f"{stem}.tt", recipe, spec.build, fit, score)
     print(f"{spec.name} float32: {how}", flush=True)
 
@@ -252,10 +252,8 @@ def measure(spec: ModelSpec, variant: str, model: nn.Module, source: nn.Module, 
     tinytorch.save(state, out / f"{stem}.tt")
     save_sparse(state, out / f"{stem}.sparse.tt")
     # FLOPs come from the float model: a quantized model records no autograd graph for the
-    # profiler to count, and it does the same multiply-adds, in integers. The example input
-    # requires grad so that every layer, the first included, keeps its weight in the graph.
-    example = x[:1].detach().requires_grad_(True)
-    prof = profile(source, example, backward=False, repeats=1, warmup=0)
+    # profiler to count, and it does the same multiply-adds, in integers.
+    prof = profile(source, x[:1], backward=False, repeats=1, warmup=0)
     weights, zeros = mlperf.weight_sparsity(state)
     predictions = mlperf.predict(model, x)
     row = mlperf.Row(
@@ -362,6 +360,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train or load the models, build, export and measure every variant, time the KV cache,
+    print and save the results; returns the exit status."""
     s = QUICK if args.quick else FULL
     tinytorch.manual_seed(args.seed)
     specs = model_specs(s)
@@ -401,23 +401,7 @@ def run(args: argparse.Namespace) -> int:
                                                    s.settle)
 
     targets = mlperf.model_targets(rows, {m: c.ratio for m, c in speedups.items()}) + kv_targets
-    print("\nVariants (latency: median ms per batch; onnxruntime: 1 thread, "
-          "ORT_ENABLE_ALL; FLOPs of int8 = the float model's multiply-adds, in integers)")
-    print(mlperf.format_table(rows))
-    print("\nint8 against float32 in onnxruntime at batch 128, alternating blocks "
-          "(float32 time / int8 time)")
-    for model, comparison in speedups.items():
-        low, high = comparison.ci
-        print(f"  {model:<7} {comparison.ratio:.2f}x  ({comparison.ci_level:.0%} interval "
-              f"{low:.2f} to {high:.2f}, {len(comparison.round_ratios)} rounds)")
-    print("\nKV cache (greedy decoding, batch 1, alternating runs; speed-up: median of the "
-          "paired ratios)")
-    print(kv_speed.format_kv(kv_runs))
-    print(f"  GPT (05) sample: {kv_runs[0]['text']!r}")
-    print("\nTargets")
-    for t in targets:
-        print("  " + t.line())
-
+    show(rows, speedups, kv_runs, targets)
     results = {"milestone": "06 MLPerf (2018)", "quick": args.quick, "seed": args.seed,
                "test_images": len(splits["MLP"][1].y), "settings": asdict(s),
                "onnxruntime": {"intra_op_threads": 1, "graph_optimization": "ORT_ENABLE_ALL"},
@@ -436,6 +420,27 @@ def run(args: argparse.Namespace) -> int:
         details={"missed": "; ".join(t.name for t in targets if not t.passed) or "none",
                  "results": str(results_path), "files": args.out_dir})
     return report.finish(args.json)
+
+
+def show(rows: list[mlperf.Row], speedups: dict[str, Comparison],
+         kv_runs: list[dict[str, Any]], targets: list[mlperf.Target]) -> None:
+    """Print the variants' table, the int8 speed-ups, the KV-cache runs and the targets."""
+    print("\nVariants (latency: median ms per batch; onnxruntime: 1 thread, "
+          "ORT_ENABLE_ALL; FLOPs of int8 = the float model's multiply-adds, in integers)")
+    print(mlperf.format_table(rows))
+    print("\nint8 against float32 in onnxruntime at batch 128, alternating blocks "
+          "(float32 time / int8 time)")
+    for model, comparison in speedups.items():
+        low, high = comparison.ci
+        print(f"  {model:<7} {comparison.ratio:.2f}x  ({comparison.ci_level:.0%} interval "
+              f"{low:.2f} to {high:.2f}, {len(comparison.round_ratios)} rounds)")
+    print("\nKV cache (greedy decoding, batch 1, alternating runs; speed-up: median of the "
+          "paired ratios)")
+    print(kv_speed.format_kv(kv_runs))
+    print(f"  GPT (05) sample: {kv_runs[0]['text']!r}")
+    print("\nTargets")
+    for t in targets:
+        print("  " + t.line())
 
 
 if __name__ == "__main__":

@@ -180,9 +180,10 @@ def test_kernel_pair_needs_a_positive_absolute_tolerance() -> None:
 # --- the catalogue of the lower tiers' optimisations -----------------------------------------
 
 def test_switched_sides_run_the_reference_and_the_kernel() -> None:
+    before = reference_kernels_enabled()
     reference, kernel = switched(lambda: [np.array(reference_kernels_enabled())])
     assert run_once(reference)[0] and not run_once(kernel)[0]
-    assert not reference_kernels_enabled()
+    assert reference_kernels_enabled() == before
 
 
 def test_threaded_sides_hold_the_thread_count_and_restore_the_policy() -> None:

@@ -65,7 +65,7 @@ class Conv2dReference(Function):
         out_hw = (sp.out_size(h, kh, stride[0], pads[0] + pads[1], dilation[0]),
                   sp.out_size(w, kw, stride[1], pads[2] + pads[3], dilation[1]))
         cols = im2col(xp, (kh, kw), dilation, NO_PADS, stride, out_hw)    # (N, C·kH·kW, P)
-        cols = cols.reshape(n, groups, cg * kh * kw, -1)                  # (N, G, K, P)
+        cols = cols.reshape(n, groups, cg * kh * kw, out_hw[0] * out_hw[1])  # (N, G, K, P)
         w3 = weight.reshape(groups, o // groups, -1)                      # (G, O/G, K)
         out = np.matmul(w3, cols).reshape(n, o, *out_hw)                  # the one GEMM
         if bias is not None:
@@ -82,7 +82,8 @@ class Conv2dReference(Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         g = grad[None] if ctx.unbatched else grad
         n, o = g.shape[:2]
-        g4 = g.reshape(n, ctx.groups, o // ctx.groups, -1)                # (N, G, O/G, P)
+        p = ctx.out_hw[0] * ctx.out_hw[1]
+        g4 = g.reshape(n, ctx.groups, o // ctx.groups, p)                 # (N, G, O/G, P)
         gb = g.sum(axis=(0, 2, 3)) if need_b else None
         gw = None
         if need_w:                                                        # Σ_n dY @ colsᵀ
@@ -91,7 +92,7 @@ class Conv2dReference(Function):
         if need_x:
             w3 = weight.reshape(ctx.groups, o // ctx.groups, -1)          # (G, O/G, K)
             dcols = np.matmul(w3.swapaxes(-1, -2), g4)                    # (N, G, K, P)
-            dxp = col2im(dcols.reshape(n, -1, dcols.shape[-1]), ctx.padded_hw,
+            dxp = col2im(dcols.reshape(n, ctx.groups * dcols.shape[2], p), ctx.padded_hw,
                          weight.shape[2:], ctx.dilation, NO_PADS, ctx.stride, ctx.out_hw)
             gx = padding.pad_backward(dxp, ctx.widths, ctx.mode)          # (N, C, H, W)
             if ctx.unbatched:

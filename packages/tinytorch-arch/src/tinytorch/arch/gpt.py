@@ -30,15 +30,32 @@ from dataclasses import dataclass
 import numpy as np
 
 import tinytorch
+from tinytorch.arch._kernels.decode import decode_gpt
 from tinytorch.arch.embedding import Embedding
 from tinytorch.arch.kv_cache import KVCache
 from tinytorch.arch.positional import LearnedPositionalEmbedding, RotaryEmbedding
 from tinytorch.arch.transformer import TransformerBlock
 from tinytorch.core.dtypes import dtype_name
 from tinytorch.core.random import generator
+from tinytorch.core.reference import reference_kernels_enabled
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import Dropout, LayerNorm, Linear, Module, ModuleList, init
 from tinytorch.nn import functional as F
+
+# the position encodings the fused decode kernel adds itself: a learned table, or none (rotary
+# positions are applied inside the blocks)
+_ARRAY_POSITIONS = (LearnedPositionalEmbedding, type(None))
+
+
+def _check_ids(idx: Tensor, vocab_size: int) -> None:
+    """What ``Embedding`` checks before its lookup, for the kernel path that skips it."""
+    ids = idx.array
+    if ids.dtype.kind not in "iu":
+        raise RuntimeError(f"forward_cached: expected token ids of an integer dtype, got "
+                           f"{dtype_name(ids.dtype)}")
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise IndexError(f"forward_cached: token ids must be in [0, {vocab_size}), got "
+                         f"values from {int(ids.min())} to {int(ids.max())}")
 
 
 @dataclass
@@ -154,6 +171,10 @@ class GPT(Module):
             raise ValueError(f"forward_cached: positions {past}..{past + t - 1} (idx of shape "
                              f"{(n, t)} after {past} cached) exceed the block size "
                              f"{c.block_size}")
+        if (not reference_kernels_enabled() and not (self.training and c.dropout > 0)
+                and self.wte.max_norm is None and isinstance(self.wpe, _ARRAY_POSITIONS)):
+            _check_ids(idx, c.vocab_size)
+            return Tensor._wrap(decode_gpt(self, idx.array, cache))   # the fused kernel
         x = self.wte(idx)                                   # (N, T, E)
         if self.wpe is not None:
             x = self.wpe(x, offset=past)                    # + position rows past..past+T-1

@@ -43,6 +43,9 @@ class KVCache:
         self.keys = np.empty(shape, dtype=dtype)
         self.values = np.empty(shape, dtype=dtype)
         self.length = 0
+        # per layer, what a decode kernel looks up once per generation (its weights), so each
+        # step does not walk the module tree again
+        self.plans: dict[int, Any] = {}
 
     @property
     def max_len(self) -> int:
