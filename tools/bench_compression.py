@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib
 import numpy as np
-from bench_quant import MODELS, accuracy, load_fashion_mnist, train
+from bench_quant import MODELS, accuracy, add_accuracy_arguments, load_fashion_mnist, train
 
 import tinytorch
 from tinytorch import nn
@@ -137,20 +137,9 @@ def accuracy_table(names: list[str], epochs: dict[str, int], finetune: int,
 
 def main() -> None:
     p = benchlib.arg_parser(__doc__.splitlines()[0])
-    p.add_argument("--accuracy", action="store_true",
-                   help="train the models on Fashion-MNIST and report test accuracy after "
-                        "each compression (needs the dataset under $TINYTORCH_DATA)")
-    p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["mlp", "cnn"],
-                   help="models for --accuracy (default: mlp cnn)")
-    p.add_argument("--mlp-epochs", type=int, default=12,
-                   help="training epochs of the MLP for --accuracy (default: 12)")
-    p.add_argument("--cnn-epochs", type=int, default=4,
-                   help="training epochs of the CNN for --accuracy (default: 4)")
+    add_accuracy_arguments(p, "report test accuracy after each compression")
     p.add_argument("--finetune", type=int, default=1,
                    help="fine-tuning epochs after each compression (default: 1)")
-    p.add_argument("--data-dir", default=None,
-                   help="dataset root for --accuracy (default: $TINYTORCH_DATA or "
-                        "~/.cache/tinytorch)")
     args = p.parse_args()
     if args.accuracy:
         accuracy_table(args.models, {"mlp": args.mlp_epochs, "cnn": args.cnn_epochs},

@@ -11,7 +11,6 @@ each kernel's gain is measured, not claimed.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 
 import numpy as np
@@ -111,26 +110,6 @@ def cases() -> list[Case]:
     ]
 
 
-def kernel_vs_reference(selected: list[Case]) -> None:
-    """Print each case's time with the kernels and with the references, timed in alternating
-    blocks in the same run, and the kernel's gain (reference time / kernel time)."""
-    print("\ntinytorch-nn kernels vs their references (same run; gain = reference / kernel)")
-    header = f"{'case':<44} {'kernel':>12} {'reference':>12} {'gain':>7}"
-    print(header)
-    print("-" * len(header))
-    for case in selected:
-        step = case.tinytorch()
-        times: dict[bool, list[float]] = {False: [], True: []}
-        for _ in range(benchlib.ROUNDS):
-            for reference in (False, True):
-                with tinytorch.use_reference_kernels(reference):
-                    times[reference] += benchlib.block_times(step, case.repeats, case.inner,
-                                                             case.warmup)
-        kernel, ref = statistics.median(times[False]), statistics.median(times[True])
-        print(f"{case.name:<44} {kernel * 1e3:>9.3f} ms {ref * 1e3:>9.3f} ms "
-              f"{ref / kernel:>7.2f}", flush=True)
-
-
 def main() -> None:
     parser = benchlib.arg_parser(__doc__.splitlines()[0])
     parser.add_argument("--only", metavar="TEXT", default="",
@@ -140,7 +119,7 @@ def main() -> None:
     for c in selected:
         c.repeats = args.repeats
     benchlib.run(selected, "tinytorch-nn vs PyTorch (CPU, same run; ratio = ours / theirs)")
-    kernel_vs_reference(selected)
+    benchlib.kernel_vs_reference(selected, "tinytorch-nn kernels vs their references")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ Run: python tools/bench_quant.py [--repeats N] [--accuracy [--models mlp cnn]
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -190,11 +191,12 @@ def accuracy_table(names: list[str], epochs: dict[str, int], data_dir: str | Non
     return ok
 
 
-def main() -> None:
-    p = benchlib.arg_parser(__doc__.splitlines()[0])
+def add_accuracy_arguments(p: argparse.ArgumentParser, report: str) -> None:
+    """The ``--accuracy`` options, shared with bench_compression.py; ``report`` says what
+    ``--accuracy`` does after training."""
     p.add_argument("--accuracy", action="store_true",
-                   help="train the models on Fashion-MNIST and compare float32 and int8 test "
-                        "accuracy instead of timing (needs the dataset under $TINYTORCH_DATA)")
+                   help=f"train the models on Fashion-MNIST and {report} (needs the dataset "
+                        "under $TINYTORCH_DATA)")
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["mlp", "cnn"],
                    help="models for --accuracy (default: mlp cnn)")
     p.add_argument("--mlp-epochs", type=int, default=12,
@@ -205,6 +207,11 @@ def main() -> None:
     p.add_argument("--data-dir", default=None,
                    help="dataset root for --accuracy (default: $TINYTORCH_DATA or "
                         "~/.cache/tinytorch)")
+
+
+def main() -> None:
+    p = benchlib.arg_parser(__doc__.splitlines()[0])
+    add_accuracy_arguments(p, "compare float32 and int8 test accuracy instead of timing")
     args = p.parse_args()
     if args.accuracy:
         epochs = {"mlp": args.mlp_epochs, "cnn": args.cnn_epochs}

@@ -19,17 +19,26 @@ everything by 2x for a second or two):
 - Each figure is the median of its side's timed calls over all rounds (PyTorch's at its
   faster thread count); the ratio is TinyTorch's median / PyTorch's median (below 1.0 means
   TinyTorch is faster).
+
+The timing itself is TinyTorch's public benchmark harness (tinytorch-optim's
+``tinytorch.perf.compare``: ``alternating_blocks`` for the blocks and ``compare`` for the
+kernel/reference gains), so the tools and ``tito perf`` measure the same way. This module keeps
+what is particular to the tools: the cases, PyTorch's thread counts, and the tables.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+try:
+    from tinytorch.perf.compare import Side, alternating_blocks, compare
+except ImportError as e:  # the tools run with every tier installed
+    raise SystemExit(f"tools/benchlib.py needs tinytorch-optim's benchmark harness "
+                     f"(pip install -e packages/tinytorch-optim): {e}") from None
 
 
 def torch_or_none() -> Any:
@@ -68,44 +77,29 @@ ROUNDS = 3    # blocks per side and thread count
 def block_times(fn: Callable[[], Any], repeats: int, inner: int = 1, warmup: int = 2,
                 settle: float = SETTLE) -> list[float]:
     """Seconds per call of ``repeats`` timed runs of ``inner`` calls of ``fn``, after
-    ``settle`` seconds of quiet and ``warmup`` untimed calls."""
-    time.sleep(settle)
-    for _ in range(warmup):
-        fn()
-    times = []
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            times.append((time.perf_counter() - t0) / inner)
-    finally:
-        if gc_was:
-            gc.enable()
-    return times
+    ``settle`` seconds of quiet and ``warmup`` untimed calls: one block of
+    ``tinytorch.perf.compare.alternating_blocks``."""
+    _, times = alternating_blocks([Side(fn, "fn")], rounds=1, repeats=repeats, warmup=warmup,
+                                  number=[inner], settle=settle)
+    return times[0][0]
 
 
 def paired_times(case: Case, torch: Any) -> tuple[float, tuple[float, int] | None]:
     """TinyTorch's median seconds per call (defaults) and PyTorch's best (median seconds,
     thread count), timed in alternating blocks; PyTorch's is None without it."""
     with_torch = torch is not None and case.torch is not None
-    ours = case.tinytorch()
-    theirs = {}
-    for n in TORCH_THREADS if with_torch else ():
+    sides = [Side(case.tinytorch(), "tinytorch")]
+    counts = TORCH_THREADS if with_torch else ()
+    for n in counts:
         with torch_threads(torch, n):
-            theirs[n] = case.torch()  # type: ignore[misc]
-    ours_t: list[float] = []
-    theirs_t: dict[int, list[float]] = {n: [] for n in theirs}
-    for _ in range(ROUNDS):
-        ours_t += block_times(ours, case.repeats, case.inner, case.warmup)
-        for n, fn in theirs.items():
-            with torch_threads(torch, n):
-                theirs_t[n] += block_times(fn, case.repeats, case.inner, case.warmup)
+            fn = case.torch()  # type: ignore[misc]
+        sides.append(Side(fn, f"pytorch {n}t", lambda n=n: torch_threads(torch, n)))
+    _, times = alternating_blocks(sides, rounds=ROUNDS, repeats=case.repeats, warmup=case.warmup,
+                                  number=[case.inner] * len(sides), settle=SETTLE)
+    ours, *theirs = (statistics.median(t for block in blocks for t in block) for blocks in times)
     if not theirs:
-        return statistics.median(ours_t), None
-    return statistics.median(ours_t), min((statistics.median(t), n) for n, t in theirs_t.items())
+        return ours, None
+    return ours, min(zip(theirs, counts))
 
 
 @dataclass
@@ -161,8 +155,9 @@ def arg_parser(description: str) -> argparse.ArgumentParser:
 
 def kernel_vs_reference(cases: list[Case], title: str) -> None:
     """Time each case's TinyTorch side with the fast kernels and with the plain references
-    (``tinytorch.use_reference_kernels``), in alternating blocks of the same run, and print
-    the kernels' gain (reference time / kernel time)."""
+    (``tinytorch.use_reference_kernels``), in alternating blocks of the same run
+    (``tinytorch.perf.compare``), and print the kernels' gain: the median over the rounds of
+    reference time / kernel time."""
     import tinytorch
 
     print(f"\n{title} (same run; gain = reference / kernel)")
@@ -171,12 +166,10 @@ def kernel_vs_reference(cases: list[Case], title: str) -> None:
     print("-" * len(header))
     for case in cases:
         step = case.tinytorch()
-        times: dict[bool, list[float]] = {False: [], True: []}
-        for _ in range(ROUNDS):
-            for reference in (False, True):
-                with tinytorch.use_reference_kernels(reference):
-                    times[reference] += block_times(step, case.repeats, case.inner,
-                                                    case.warmup)
-        kernel, ref = statistics.median(times[False]), statistics.median(times[True])
+        gain = compare(Side(step, "reference", lambda: tinytorch.use_reference_kernels(True)),
+                       Side(step, "kernel", lambda: tinytorch.use_reference_kernels(False)),
+                       rounds=ROUNDS, repeats=case.repeats, warmup=case.warmup,
+                       number=case.inner, settle=SETTLE)
+        kernel, ref = gain.b.median, gain.a.median
         print(f"{case.name:<44} {_fmt(kernel, case.unit):>12} {_fmt(ref, case.unit):>12} "
-              f"{ref / kernel:>7.2f}", flush=True)
+              f"{gain.ratio:>7.2f}", flush=True)

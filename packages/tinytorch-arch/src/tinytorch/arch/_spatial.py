@@ -46,6 +46,12 @@ def batched(x: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 3 else x
 
 
+def padded_zeros(g: np.ndarray, pads: Pads, h: int, w: int) -> np.ndarray:
+    """Zeros (N, C, h + top + bottom, w + left + right) in the dtype of g (N, C, ...): the
+    padded input gradient a backward adds window gradients into, before ``unpad``."""
+    return np.zeros(g.shape[:2] + (h + pads[0] + pads[1], w + pads[2] + pads[3]), g.dtype)
+
+
 def unpad(xp: np.ndarray, pads: Pads, h: int, w: int) -> np.ndarray:
     """The (N, C, H, W) interior of a padded (N, C, Hp, Wp) array (a view)."""
     return xp[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w]

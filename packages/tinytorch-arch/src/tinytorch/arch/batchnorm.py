@@ -119,8 +119,20 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         training=training, momentum=momentum, eps=eps)
 
 
-class _BatchNorm(Module):
-    """Shared body of BatchNorm1d/2d; subclasses only check the input's rank."""
+def register_affine(module: Module, num_features: int, affine: bool, dtype: np.dtype) -> None:
+    """Give a normalization layer ``weight`` (C, ones) and ``bias`` (C, zeros), or None."""
+    if affine:
+        module.weight = Parameter(Tensor._wrap(np.ones(num_features, dtype=dtype)))
+        module.bias = Parameter(Tensor._wrap(np.zeros(num_features, dtype=dtype)))
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+class _NormBase(Module):
+    """What BatchNorm1d/2d and InstanceNorm2d share: ``weight`` and ``bias`` (C) when
+    ``affine``; buffers ``running_mean``, ``running_var`` (C) and ``num_batches_tracked`` when
+    ``track_running_stats``; their resets and repr."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
@@ -134,12 +146,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(Tensor._wrap(np.ones(num_features, dtype=d)))
-            self.bias = Parameter(Tensor._wrap(np.zeros(num_features, dtype=d)))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, num_features, affine, d)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype=d)))
             self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype=d)))
@@ -162,6 +169,14 @@ class _BatchNorm(Module):
             self.weight.array[...] = 1
             self.bias.array[...] = 0
 
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Shared body of BatchNorm1d/2d; subclasses only check the input's rank."""
+
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
 
@@ -181,10 +196,6 @@ class _BatchNorm(Module):
         return batch_norm(input, self.running_mean if track else None,
                           self.running_var if track else None, self.weight, self.bias,
                           use_batch, factor, self.eps)
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

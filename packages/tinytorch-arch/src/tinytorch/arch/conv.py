@@ -24,7 +24,6 @@ PyTorch's names, layout and default initialisation, so state dicts carry over un
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -189,6 +188,28 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return _conv(input, weight, bias, stride_, pads, dilation_, groups, "zeros")
 
 
+def check_conv_arguments(in_channels: int, out_channels: int, groups: int, device: Any) -> None:
+    """The checks every convolution layer makes before it allocates its weight."""
+    if device is not None and not str(device).startswith("cpu"):
+        raise RuntimeError(f"TinyTorch runs on the CPU only; got device {device!r}")
+    if not isinstance(groups, int) or groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    if in_channels % groups != 0:
+        raise ValueError("in_channels must be divisible by groups")
+    if out_channels % groups != 0:
+        raise ValueError("out_channels must be divisible by groups")
+
+
+def register_conv_parameters(module: Module, weight_shape: tuple[int, ...], out_channels: int,
+                             bias: bool, dtype: np.dtype) -> None:
+    """Give a convolution layer an uninitialised ``weight`` and ``bias`` (C_out) or None."""
+    module.weight = Parameter(Tensor._wrap(np.empty(weight_shape, dtype=dtype)))
+    if bias:
+        module.bias = Parameter(Tensor._wrap(np.empty((out_channels,), dtype=dtype)))
+    else:
+        module.register_parameter("bias", None)
+
+
 class Conv2d(Module):
     """2-D convolution layer, PyTorch's ``nn.Conv2d``: (N, C_in, H, W) -> (N, C_out, Ho, Wo).
 
@@ -203,14 +224,7 @@ class Conv2d(Module):
                  padding: Padding = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        if device is not None and not str(device).startswith("cpu"):
-            raise RuntimeError(f"TinyTorch runs on the CPU only; got device {device!r}")
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
+        check_conv_arguments(in_channels, out_channels, groups, device)
         if padding_mode not in sp.PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {list(sp.PADDING_MODES)}, but got "
                              f"padding_mode='{padding_mode}'")
@@ -226,19 +240,11 @@ class Conv2d(Module):
                                       ValueError)
         d = dtypes.as_dtype(dtype)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self.weight = Parameter(Tensor._wrap(np.empty(shape, dtype=d)))
-        if bias:
-            self.bias = Parameter(Tensor._wrap(np.empty((out_channels,), dtype=d)))
-        else:
-            self.register_parameter("bias", None)
+        register_conv_parameters(self, shape, out_channels, bias, d)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.linear_like_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return _conv(input, self.weight, self.bias, self.stride, self._pads, self.dilation,

@@ -25,19 +25,18 @@ no patch and hold only the bias. Parameters use PyTorch's names, layout and init
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from tinytorch.arch import _spatial as sp
+from tinytorch.arch.conv import check_conv_arguments, register_conv_parameters
 from tinytorch.arch.fold import col2im, im2col
 from tinytorch.core import dtypes
 from tinytorch.core.function import Function
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
 from tinytorch.nn.module import Module
-from tinytorch.nn.parameter import Parameter
 
 Pair = tuple[int, int]
 
@@ -177,14 +176,7 @@ class ConvTranspose2d(Module):
                  dilation: Any = 1, padding_mode: str = "zeros", device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        if device is not None and not str(device).startswith("cpu"):
-            raise RuntimeError(f"TinyTorch runs on the CPU only; got device {device!r}")
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
+        check_conv_arguments(in_channels, out_channels, groups, device)
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose2d, '
                              f"got padding_mode='{padding_mode}'")
@@ -199,19 +191,11 @@ class ConvTranspose2d(Module):
         self.padding_mode = padding_mode
         d = dtypes.as_dtype(dtype)
         shape = (in_channels, out_channels // groups, *self.kernel_size)
-        self.weight = Parameter(Tensor._wrap(np.empty(shape, dtype=d)))
-        if bias:
-            self.bias = Parameter(Tensor._wrap(np.empty((out_channels,), dtype=d)))
-        else:
-            self.register_parameter("bias", None)
+        register_conv_parameters(self, shape, out_channels, bias, d)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.linear_like_(self.weight, self.bias)
 
     def _output_padding(self, input: Tensor, output_size: Any) -> Pair:
         """The ``output_padding`` that makes the output ``output_size`` (PyTorch's rule)."""

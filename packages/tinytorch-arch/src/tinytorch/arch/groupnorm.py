@@ -27,13 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.arch.batchnorm import batch_norm
+from tinytorch.arch.batchnorm import _NormBase, batch_norm, register_affine
 from tinytorch.core import dtypes
 from tinytorch.core.function import Function
 from tinytorch.core.grad_mode import no_grad
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.module import Module
-from tinytorch.nn.parameter import Parameter
 
 
 class GroupNormFunction(Function):
@@ -157,12 +156,7 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         d = dtypes.as_dtype(dtype)
-        if affine:
-            self.weight = Parameter(Tensor._wrap(np.ones(num_channels, dtype=d)))
-            self.bias = Parameter(Tensor._wrap(np.zeros(num_channels, dtype=d)))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, num_channels, affine, d)
 
     def reset_parameters(self) -> None:
         if self.affine:
@@ -176,7 +170,7 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-class InstanceNorm2d(Module):
+class InstanceNorm2d(_NormBase):
     """Instance normalization, PyTorch's ``nn.InstanceNorm2d``: (N, C, H, W) or (C, H, W).
 
     PyTorch's defaults: no affine parameters and no running statistics. With ``affine``,
@@ -187,28 +181,7 @@ class InstanceNorm2d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
-        super().__init__()
-        d = dtypes.as_dtype(dtype)
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(Tensor._wrap(np.ones(num_features, dtype=d)))
-            self.bias = Parameter(Tensor._wrap(np.zeros(num_features, dtype=d)))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor._wrap(np.zeros(num_features, dtype=d)))
-            self.register_buffer("running_var", Tensor._wrap(np.ones(num_features, dtype=d)))
-            self.register_buffer("num_batches_tracked",
-                                 Tensor._wrap(np.zeros((), dtype=np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in (3, 4):
@@ -222,7 +195,3 @@ class InstanceNorm2d(Module):
                             self.training or not self.track_running_stats,
                             0.0 if self.momentum is None else self.momentum, self.eps)
         return out.squeeze(0) if input.ndim == 3 else out
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")

@@ -108,7 +108,7 @@ class MaxPool2dReference(Function):
         (kh, kw), stride, dil, pads, out_hw = ctx.geom
         h, w = ctx.shape[-2:]
         g = sp.batched(grad)
-        dxp = np.zeros(g.shape[:2] + (h + pads[0] + pads[1], w + pads[2] + pads[3]), g.dtype)
+        dxp = sp.padded_zeros(g, pads, h, w)
         for i in range(kh):              # each kernel offset sends the gradient of the
             for j in range(kw):          # outputs it won to its (strided) window
                 dxp[sp.window_slice(i, j, stride, dil, out_hw)] += g * (winner == i * kw + j)
@@ -187,8 +187,7 @@ class AvgPool2dReference(Function):
         (kh, kw), stride, dil, pads, out_hw = ctx.geom
         h, w = ctx.shape[-2:]
         share = sp.batched(grad) / divisor
-        dxp = np.zeros(share.shape[:2] + (h + pads[0] + pads[1], w + pads[2] + pads[3]),
-                       share.dtype)
+        dxp = sp.padded_zeros(share, pads, h, w)
         for i in range(kh):              # every kernel offset's window gets its share;
             for j in range(kw):          # overlapping windows add up
                 dxp[sp.window_slice(i, j, stride, dil, out_hw)] += share

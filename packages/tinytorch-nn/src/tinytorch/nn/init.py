@@ -124,6 +124,19 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound, generator)
 
 
+def linear_like_(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default start for Linear, Conv and ConvTranspose layers (not a torch name).
+
+    ``kaiming_uniform_(weight, a=√5)``, which is U(-1/√fan_in, 1/√fan_in), and the bias, if
+    any, from the same range; ``fan_in`` is computed from the weight's layout.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)
+
+
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: Generator | None = None) -> Tensor:

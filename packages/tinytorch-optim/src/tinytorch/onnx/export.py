@@ -205,6 +205,7 @@ def _build(model: Any, args: tuple[Any, ...], input_names: Sequence[str] | None,
     for t, name in zip(tensors, in_names):
         g.reserve(name)
         g.bind(t, name)
+        g.bind(t.array, name)            # ops handed the raw array (loss targets) find the input
         graph_inputs.append(_value_info(name, t.array, dynamic.get(name, {})))
 
     for name in output_names or ():      # before tracing, so no node output takes the name

@@ -76,9 +76,8 @@ class MaxPool2dKernel(Function):
         (winner,) = ctx.saved_tensors
         kernel, stride, dil, pads, out_hw = ctx.geom
         g = sp.batched(grad)
-        n, c = g.shape[:2]
         h, w = ctx.shape[-2:]
-        dxp = np.zeros((n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]), grad.dtype)
+        dxp = sp.padded_zeros(g, pads, h, w)
         overlap = _overlapping(kernel, stride, dil)
         for i in range(kernel[0]):
             for j in range(kernel[1]):
@@ -112,9 +111,8 @@ class AvgPool2dKernel(Function):
         (divisor,) = ctx.saved_tensors
         kernel, stride, dil, pads, out_hw = ctx.geom
         share = sp.batched(grad) / divisor
-        n, c = share.shape[:2]
         h, w = ctx.shape[-2:]
-        dxp = np.zeros((n, c, h + pads[0] + pads[1], w + pads[2] + pads[3]), grad.dtype)
+        dxp = sp.padded_zeros(share, pads, h, w)
         overlap = _overlapping(kernel, stride, dil)
         for i in range(kernel[0]):
             for j in range(kernel[1]):

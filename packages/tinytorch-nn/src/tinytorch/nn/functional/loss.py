@@ -28,6 +28,15 @@ from tinytorch.nn.functional._reduction import reduce as reduce_loss
 _BCE_EPS = 1e-12   # PyTorch's floor on x·(1-x) in the BCE gradient
 
 
+def _difference_grads(ctx: Function, grad: np.ndarray, slope: np.ndarray) -> tuple[Grad, Grad]:
+    """Backward of a loss of ``d = x - y`` whose derivative ``dloss/dd`` is ``slope``.
+
+    slope: broadcast shape -> (slope·scale for x, -slope·scale for y), scale from the reduction.
+    """
+    g = slope * grad_scale(grad, ctx.reduction, slope.size)
+    return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
+
+
 class MSELoss(Function):
     @staticmethod
     def forward(ctx: Function, x: np.ndarray, y: np.ndarray, *, reduction: str) -> np.ndarray:
@@ -60,8 +69,7 @@ class L1Loss(Function):
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (sign,) = ctx.saved_tensors
-        g = sign * grad_scale(grad, ctx.reduction, sign.size)
-        return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
+        return _difference_grads(ctx, grad, sign)
 
 
 class HuberLoss(Function):
@@ -79,8 +87,7 @@ class HuberLoss(Function):
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (slope,) = ctx.saved_tensors
-        g = slope * grad_scale(grad, ctx.reduction, slope.size)
-        return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
+        return _difference_grads(ctx, grad, slope)
 
 
 class BinaryCrossEntropy(Function):
@@ -256,8 +263,7 @@ class SmoothL1Loss(Function):
     @staticmethod
     def backward(ctx: Function, grad: np.ndarray) -> tuple[Grad, Grad]:
         (slope,) = ctx.saved_tensors
-        g = slope * grad_scale(grad, ctx.reduction, slope.size)
-        return (g if ctx.needs_input_grad[0] else None), (-g if ctx.needs_input_grad[1] else None)
+        return _difference_grads(ctx, grad, slope)
 
 
 class KLDiv(Function):

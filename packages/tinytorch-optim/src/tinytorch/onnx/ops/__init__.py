@@ -1,3 +1,3 @@
 """ONNX translations, one module per family; importing this package registers them all."""
 
-from tinytorch.onnx.ops import attention, basic, conv, nn, quantized, shape  # noqa: F401
+from tinytorch.onnx.ops import attention, basic, conv, loss, nn, quantized, shape  # noqa: F401

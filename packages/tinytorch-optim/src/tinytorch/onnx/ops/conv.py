@@ -10,8 +10,11 @@
   written as a zero ``Pad``, an ``AveragePool`` over whole windows and one rescale by
   ``kH·kW / divisor``, so every ``count_include_pad``/``ceil_mode``/``divisor_override``
   combination gives TinyTorch's divisor exactly.
-- adaptive pooling: ``Global*Pool`` for a 1x1 output, a plain pool when the input divides
-  evenly, and a clear refusal otherwise (the windows would differ in size).
+- adaptive pooling: ``Global*Pool`` for a 1x1 output and a plain pool when the input divides
+  evenly. Otherwise the windows differ in size, which no ONNX pool takes: the average is
+  ``P_H @ x @ P_Wᵀ`` with two averaging matrices (as for ``interpolate``, the spatial size is
+  fixed to the traced one), the max a ``Slice`` + ``ReduceMax`` per output row, then per
+  output column (``Ho + Wo`` small nodes, exact).
 - ``interpolate``/``Upsample``: TinyTorch computes it as ``A_H @ x @ A_Wᵀ`` with two small
   interpolation matrices, and so does the file (two ``MatMul``), which makes every mode and
   ``align_corners`` setting agree by construction; it costs ``O(Ho·H + Wo·W)`` extra weights.
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from tinytorch.arch import _spatial as sp
 from tinytorch.arch import (
     adaptive_pooling,
     batchnorm,
@@ -228,13 +232,33 @@ def _adaptive(g: GraphBuilder, x: Any, out_hw: tuple[int, int], kind: str) -> st
     elif h % out_hw[0] == 0 and w % out_hw[1] == 0:
         k = [h // out_hw[0], w // out_hw[1]]
         y = g.node(f"{kind}Pool", [xv], kernel_shape=k, strides=k)
+    elif kind == "Average":
+        # (Ho, H) @ x: (N, C, H, W) -> (N, C, Ho, W); then @ (W, Wo) -> (N, C, Ho, Wo)
+        rows = g.node("MatMul", [g.constant(_mean_matrix(h, out_hw[0], x.array.dtype),
+                                            "adaptive_rows"), xv])
+        y = g.node("MatMul", [rows, g.constant(_mean_matrix(w, out_hw[1], x.array.dtype).T,
+                                               "adaptive_cols")])
     else:
-        raise UnsupportedOperatorError(
-            f"ONNX export: adaptive {kind.lower()} pooling from {h}x{w} to "
-            f"{out_hw[0]}x{out_hw[1]} has windows of different sizes, which ONNX pooling cannot "
-            f"express (in module '{g.module_path or '<root>'}'); use an input size divisible "
-            f"by the output size")
+        # a window's max is the max over its columns of the max over its rows
+        y = _window_max(g, _window_max(g, xv, 2, h, out_hw[0]), 3, w, out_hw[1])
     return _unbatched(g, y, squeeze)
+
+
+def _mean_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
+    """(out, size): row i averages PyTorch's adaptive window i of an axis of ``size``."""
+    start, end = sp.adaptive_ranges(size, out)
+    cols = np.arange(size)
+    inside = (cols >= start[:, None]) & (cols < end[:, None])
+    return np.ascontiguousarray(inside / (end - start)[:, None], dtype=dtype)
+
+
+def _window_max(g: GraphBuilder, x: str, axis: int, size: int, out: int) -> str:
+    """Max of value ``x`` over each adaptive window of ``axis``: a Slice + ReduceMax per cell."""
+    start, end = sp.adaptive_ranges(size, out)
+    cells = [reduce_node(g, "ReduceMax", g.node("Slice", [x, g.ints([s]), g.ints([e]),
+                                                          g.ints([axis], "axes")]),
+                         (axis,), True) for s, e in zip(start, end)]
+    return g.node("Concat", cells, axis=axis)
 
 
 @register_op(pooling.AdaptiveAvgPool2dReference, pool_kernels.AdaptiveAvgPool2dKernel)

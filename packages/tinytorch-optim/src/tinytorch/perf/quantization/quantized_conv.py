@@ -84,12 +84,7 @@ class QuantizedConv2d(QuantizedModule):
         self.relu = relu
         self.pads = resolve_pads(padding, self.kernel_size, self.dilation)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
-        self._store("weight", np.zeros(shape, affine.WEIGHT_DTYPE))
-        self._store("weight_scale", np.ones(out_channels, np.float32))
-        self._store("bias", np.zeros(out_channels, affine.BIAS_DTYPE) if bias else None)
-        for side in ("input", "output"):
-            self._store(f"{side}_scale", np.array(1, np.float32))
-            self._store(f"{side}_zero_point", np.array(0, affine.ACTIVATION_DTYPE))
+        self._store_static_placeholders(shape, bias)
 
     @classmethod
     def from_float(cls, conv: Conv2d, input_qparams: QParams, output_qparams: QParams,

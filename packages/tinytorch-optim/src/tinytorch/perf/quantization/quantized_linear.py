@@ -69,12 +69,7 @@ class QuantizedLinear(QuantizedModule):
         self.in_features = in_features
         self.out_features = out_features
         self.relu = relu
-        self._store("weight", np.zeros((out_features, in_features), affine.WEIGHT_DTYPE))
-        self._store("weight_scale", np.ones(out_features, np.float32))
-        self._store("bias", np.zeros(out_features, affine.BIAS_DTYPE) if bias else None)
-        for side in ("input", "output"):
-            self._store(f"{side}_scale", np.array(1, np.float32))
-            self._store(f"{side}_zero_point", np.array(0, affine.ACTIVATION_DTYPE))
+        self._store_static_placeholders((out_features, in_features), bias)
 
     @classmethod
     def from_float(cls, linear: Linear, input_qparams: QParams, output_qparams: QParams,

@@ -28,6 +28,17 @@ class QuantizedModule(Module):
         """Register ``array`` (kept as it is: int8, int32, uint8, float32) as a buffer."""
         self.register_buffer(name, None if array is None else Tensor._wrap(array))
 
+    def _store_static_placeholders(self, weight_shape: tuple[int, ...], bias: bool) -> None:
+        """Register the buffers ``_quantize_static`` fills, as zeros and ones of their final
+        dtypes and shapes (weight (C_out, ...)), so ``load_state_dict`` can fill them too."""
+        out = weight_shape[0]
+        self._store("weight", np.zeros(weight_shape, affine.WEIGHT_DTYPE))
+        self._store("weight_scale", np.ones(out, np.float32))
+        self._store("bias", np.zeros(out, affine.BIAS_DTYPE) if bias else None)
+        for side in ("input", "output"):
+            self._store(f"{side}_scale", np.array(1, np.float32))
+            self._store(f"{side}_zero_point", np.array(0, affine.ACTIVATION_DTYPE))
+
     def _quantize_static(self, weight: np.ndarray, bias: np.ndarray | None,
                          input_qparams: QParams, output_qparams: QParams) -> None:
         """Store float ``weight`` (C_out, ...) as int8 per channel, ``bias`` as int32 with
