@@ -13,7 +13,7 @@ Models: milestone 03's MLP (``MLP(784, (256, 128), 10)``) and milestone 04's CNN
   ``tools/bench_quant.py`` trains), then for magnitude pruning, channel pruning and low rank
   (``low_rank_model``, ``energy=0.9``), each without and with ``--finetune`` epochs of
   training (masks kept). Needs the Fashion-MNIST files under ``$TINYTORCH_DATA`` (or
-  ``--data-dir``), for example ``TINYTORCH_DATA=../shared/data``.
+  ``--data-dir``).
 
 Run: python tools/bench_compression.py [--repeats N] [--accuracy [--models mlp cnn]
      [--mlp-epochs N] [--cnn-epochs N] [--finetune N] [--data-dir DIR]]

@@ -19,7 +19,7 @@ Dynamic quantization covers Linear layers only: in its CNN rows the convolutions
   on the 60,000 training images, as milestones 03 and 04 train them), and the static models
   are calibrated on 512 training images. Target: int8 accuracy ≥ 99% of float32's (MLPerf's
   closed-division rule). Needs the Fashion-MNIST files under ``$TINYTORCH_DATA`` (or
-  ``--data-dir``), for example ``TINYTORCH_DATA=../shared/data``.
+  ``--data-dir``).
 
 Run: python tools/bench_quant.py [--repeats N] [--accuracy [--models mlp cnn]
      [--mlp-epochs N] [--cnn-epochs N] [--data-dir DIR]]
