@@ -57,16 +57,19 @@ def conv_case(lib: Any, c_in: int, c_out: int, k: int, pad: int, size: int,
     """Builder of one conv forward+backward at batch 128 in ``lib`` (tinytorch or torch)."""
     def build() -> Callable[[], None]:
         rng = np.random.default_rng(0)
+        lib.manual_seed(0)                          # the same weights at every build
         layer = lib.nn.Conv2d(c_in, c_out, k, padding=pad, bias=False)
         x = lib.from_numpy(rng.standard_normal((BATCH, c_in, size, size)).astype(np.float32))
         x.requires_grad_(x_grad)
         out = size + 2 * pad - k + 1
         dy = lib.from_numpy(rng.standard_normal((BATCH, c_out, out, out)).astype(np.float32))
 
-        def step() -> None:
+        def step() -> list[Any]:
             layer.weight.grad = None
             x.grad = None
-            layer(x).backward(dy)
+            y = layer(x)
+            y.backward(dy)
+            return [y.detach(), layer.weight.grad]  # what kernel_vs_reference checks
         return step
     return build
 
@@ -126,11 +129,12 @@ def cifar_step_case(lib: Any) -> Callable[[], Callable[[], None]]:
         x = lib.from_numpy(rng.standard_normal((BATCH, 3, 32, 32)).astype(np.float32))
         y = lib.from_numpy(rng.integers(0, 10, BATCH))
 
-        def step() -> None:
+        def step() -> Any:
             loss = lib.nn.functional.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            return [loss.detach()]                  # what kernel_vs_reference checks
         return step
     return build
 

@@ -36,7 +36,9 @@ def cross_entropy_case(n: int = 4096, classes: int = 1000) -> Case:
 
         def step():
             x.grad = None
-            F.cross_entropy(x, t).backward()
+            loss = F.cross_entropy(x, t)
+            loss.backward()
+            return [loss.array, x.grad.array]      # what kernel_vs_reference checks
         return step
 
     def theirs():
@@ -63,7 +65,9 @@ def _fwd_bwd_case(name: str, shape: tuple[int, ...], ours_fn, theirs_fn) -> Case
 
         def step():
             x.grad = None
-            ours_fn(x).backward(g)
+            out = ours_fn(x)
+            out.backward(g)
+            return [out.array, x.grad.array]        # what kernel_vs_reference checks
         return step
 
     def theirs():

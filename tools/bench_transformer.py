@@ -39,7 +39,9 @@ def attention_case(b: int = 32, h: int = 4, t: int = 64, d: int = 32) -> Case:
 
         def step():
             tq.grad = tk.grad = tv.grad = None
-            scaled_dot_product_attention(tq, tk, tv, is_causal=True).backward(tg)
+            out = scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+            out.backward(tg)
+            return [out.array, tq.grad.array, tk.grad.array, tv.grad.array]
         return step
 
     def theirs():
@@ -112,6 +114,7 @@ def gpt_step_case(batch: int = 32) -> Case:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            return [loss.array]                      # what kernel_vs_reference checks
         return step
 
     def theirs():

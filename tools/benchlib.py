@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 try:
+    from tinytorch.perf.acceleration.pair import agreement
     from tinytorch.perf.compare import Side, alternating_blocks, compare
 except ImportError as e:  # the tools run with every tier installed
     raise SystemExit(f"tools/benchlib.py needs tinytorch-optim's benchmark harness "
@@ -153,18 +154,36 @@ def arg_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def _numpy(value: Any) -> Any:
+    """A step's checked value as an array (TinyTorch tensors carry it in ``.array``)."""
+    return getattr(value, "array", value)
+
+
 def kernel_vs_reference(cases: list[Case], title: str) -> None:
     """Time each case's TinyTorch side with the fast kernels and with the plain references
     (``tinytorch.use_reference_kernels``), in alternating blocks of the same run
     (``tinytorch.perf.compare``), and print the kernels' gain: the median over the rounds of
-    reference time / kernel time."""
+    reference time / kernel time. Each case's step returns the arrays it computed (outputs,
+    gradients, or a training step's loss), and a pair whose two sides disagree is reported,
+    not timed."""
     import tinytorch
 
-    print(f"\n{title} (same run; gain = reference / kernel)")
+    print(f"\n{title} (same run; gain = reference / kernel; each pair first checked to agree)")
     header = f"{'case':<44} {'kernel':>12} {'reference':>12} {'gain':>7}"
     print(header)
     print("-" * len(header))
     for case in cases:
+        # correctness before speed: one fresh step in each mode must give the same values and
+        # gradients (float32 sums in another order: to within 1e-3) before a gain is reported
+        with tinytorch.use_reference_kernels(True):
+            reference = case.tinytorch()()
+        with tinytorch.use_reference_kernels(False):
+            kernel = case.tinytorch()()
+        check = agreement([_numpy(a) for a in reference], [_numpy(a) for a in kernel],
+                          rtol=1e-3, atol=1e-3)
+        if not check.ok:
+            print(f"{case.name:<44} DIFFERS, not timed: {check.detail}", flush=True)
+            continue
         step = case.tinytorch()
         gain = compare(Side(step, "reference", lambda: tinytorch.use_reference_kernels(True)),
                        Side(step, "kernel", lambda: tinytorch.use_reference_kernels(False)),
