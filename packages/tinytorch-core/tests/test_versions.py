@@ -185,3 +185,14 @@ def test_copy_into_a_non_leaf_sends_no_gradient_to_the_overwritten_values() -> N
 def test_copy_into_a_leaf_that_requires_grad_raises() -> None:
     with pytest.raises(RuntimeError, match="leaf Variable"):
         tt.zeros(2, requires_grad=True).copy_(tt.ones(2))
+
+
+@pytest.mark.parametrize("name", ["fill_", "zero_", "uniform_", "normal_"])
+def test_overwriting_a_non_leaf_keeps_it_in_the_graph_and_sends_no_gradient_back(
+        name: str) -> None:
+    a = _leaf()
+    h = a * 2
+    INPLACE[name](h)
+    assert h.requires_grad and not h.is_leaf
+    (h * 3 + a).sum().backward()                   # only the direct use of a has a gradient
+    np.testing.assert_array_equal(a.grad.numpy(), np.ones((2, 3)))

@@ -31,7 +31,7 @@ import numpy as np
 
 from tinytorch.core import dtypes, engine, ops, random, tracing
 from tinytorch.core.function import Function, RemovableHandle
-from tinytorch.core.grad_mode import _GradState, no_grad
+from tinytorch.core.grad_mode import _GradState
 from tinytorch.core.inplace import check_inplace, write_inplace
 from tinytorch.core.printing import format_tensor
 from tinytorch.core.tensor_methods import TensorMethods
@@ -429,14 +429,7 @@ class Tensor(TensorMethods):
         value = value.item() if isinstance(value, Tensor) and not value.requires_grad else value
         if isinstance(value, Tensor):
             return self.copy_(value.expand(self.array.shape))
-        check_inplace(self)
-        if _GradState.enabled and self._requires_grad:
-            fill = Tensor._wrap(np.asarray(value, dtype=self.array.dtype))
-            return write_inplace(self, ops.elementwise.Copy.apply(
-                self._alias(), fill, shape=self.array.shape, dtype=self.array.dtype))
-        self.array[...] = value
-        self._increment_version()
-        return self
+        return self._overwrite(value)
 
     def copy_(self, src: Tensor) -> Tensor:
         """Copy ``src`` (broadcast, cast to this dtype) into this tensor's memory.
@@ -456,19 +449,22 @@ class Tensor(TensorMethods):
         return self
 
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
-        return self._fill_random(random.generator().uniform(a, b, self.array.shape))
+        return self._overwrite(random.generator().uniform(a, b, self.array.shape))
 
     def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> Tensor:
-        return self._fill_random(random.generator().normal(mean, std, self.array.shape))
+        return self._overwrite(random.generator().normal(mean, std, self.array.shape))
 
-    def _fill_random(self, values: np.ndarray) -> Tensor:
+    def _overwrite(self, values: np.ndarray | Number) -> Tensor:
+        """Write values that depend on nothing recorded (``fill_``, ``uniform_``, ...): with a
+        graph, through a ``Copy`` node that sends no gradient to the old values; else in
+        place."""
         check_inplace(self)
-        with no_grad():
-            self.array[...] = values
+        if _GradState.enabled and self._requires_grad:
+            fill = Tensor._wrap(np.asarray(values, dtype=self.array.dtype))
+            return write_inplace(self, ops.elementwise.Copy.apply(
+                self._alias(), fill, shape=self.array.shape, dtype=self.array.dtype))
+        self.array[...] = values
         self._increment_version()
-        if _GradState.enabled and self.grad_fn is not None:
-            self.grad_fn = None  # new values depend on nothing recorded: PyTorch detaches too
-            self._requires_grad = True
         return self
 
     def _inplace(self, op: Callable[[Tensor, TensorLike], Tensor], other: TensorLike,
