@@ -8,8 +8,7 @@ and ``all`` shadow Python's builtins only for code that imports them from here o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from tinytorch.core.function import is_tensor
 from tinytorch.core.ops.arithmetic import add, bmm, div, matmul, mm, mul, neg, pow, sub
 from tinytorch.core.ops.compare import (
     allclose,
@@ -103,14 +102,6 @@ from tinytorch.core.ops.softmax import log_softmax, softmax
 from tinytorch.core.ops.sorting import argsort, sort, topk
 from tinytorch.core.ops.transcendental import atan2, expm1, log1p
 from tinytorch.core.tensor import Tensor
-
-if TYPE_CHECKING:
-    from typing_extensions import TypeIs
-
-
-def is_tensor(obj: object) -> TypeIs[Tensor]:
-    """True when ``obj`` is a TinyTorch Tensor."""
-    return isinstance(obj, Tensor)
 
 
 def numel(input: Tensor) -> int:

@@ -24,7 +24,7 @@ code in this framework's tiers that works on raw arrays (optimizers, kernels).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -547,8 +547,3 @@ class Tensor(TensorMethods):
         if self.array.ndim == 0 and spec:
             return format(self.item(), spec)
         return repr(self)
-
-
-def as_tensor_args(values: Sequence[Any]) -> list[Tensor]:
-    """Tensors from a sequence of Tensors or array-likes (used by ``cat``/``stack``)."""
-    return [v if isinstance(v, Tensor) else Tensor(v) for v in values]
