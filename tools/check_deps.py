@@ -24,7 +24,7 @@ from packaging.specifiers import SpecifierSet
 from tiers import TABLE, load_tiers
 
 # Third-party modules whose distribution has another name than the module.
-DISTRIBUTIONS = {"yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn"}
+DISTRIBUTIONS = {"yaml": "pyyaml", "PIL": "pillow", "sklearn": "scikit-learn", "google": "protobuf"}
 
 
 def provider(module: str) -> str | None:
