@@ -6,9 +6,9 @@
     tito olympics verify ada.zip bob/ --jobs 2 --results results.jsonl
     tito olympics leaderboard --results results.jsonl --out leaderboard/
 
-An organiser runs ``baseline`` once, entrants run ``submit``, the organiser runs ``verify``
-on every bundle received and ``leaderboard`` on the results. ``verify`` exits with 1 when a
-bundle was rejected, after writing every record.
+An organiser runs `baseline` once, entrants run `submit`, the organiser runs `verify` on
+every bundle received and `leaderboard` on the results. `verify` exits with 1 when a bundle
+was rejected, after writing every record.
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def verify_command(args: argparse.Namespace) -> int:
                   f"ms ({r['speedup']:.2f}x), {m['model_bytes']:,} bytes "
                   f"({r['compression']:.2f}x smaller)")
         else:
-            print(f"{name}REJECTED  " + "; ".join(record["reasons"]))
+            reasons = [r.removeprefix(name) for r in record["reasons"]]
+            print(f"{name}REJECTED  " + "; ".join(reasons))
 
     try:
         records = verifier.verify(args.bundles, jobs=args.jobs, scheduler=args.scheduler,
