@@ -10,6 +10,7 @@ organiser wrote.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ import pytest
 from tinytorch.olympics.rules import load_rules
 
 BUILTIN = Path(load_rules().source)
+
+# Test files import their shared ONNX model builders (olympics_test_models.py) from here; with
+# --import-mode=importlib the tests folder is not on sys.path by itself.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def write_synthetic_rules(root: Path, n_train: int = 3000, n_val: int = 2000,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
+import olympics_test_models
 import pytest
 
 import tinytorch
@@ -16,19 +14,7 @@ from tinytorch.arch.models import LeNet5
 from tinytorch.olympics import measure
 from tinytorch.perf import quantize_static
 
-
-def _helpers() -> ModuleType:
-    name = "olympics_test_onnx_models"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("onnx_models.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-om = _helpers()
+om = olympics_test_models
 FAST = {"repeats": 5, "min_time": 0.01, "warmup": 0.01}
 
 

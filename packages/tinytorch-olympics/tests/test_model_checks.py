@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
+import olympics_test_models
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -27,19 +24,7 @@ from tinytorch.olympics.model_checks import (
 )
 from tinytorch.perf import prune_channels, prune_magnitude, quantize_static, remove_pruning
 
-
-def _helpers() -> ModuleType:
-    name = "olympics_test_onnx_models"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("onnx_models.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-om = _helpers()
+om = olympics_test_models
 MLP_LAYERS = [Layer("linear", (256, 784)), Layer("linear", (128, 256)),
               Layer("linear", (10, 128))]
 LENET_LAYERS = [Layer("conv", (16, 1, 5, 5)), Layer("conv", (32, 16, 5, 5)),

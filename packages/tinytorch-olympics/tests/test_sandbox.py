@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
+import olympics_test_models
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -19,19 +18,7 @@ from tinytorch.olympics.sandbox import SandboxLimits, run_worker
 from tinytorch.olympics.worker import run_job
 from tinytorch.perf import quantize_static
 
-
-def _helpers() -> ModuleType:
-    name = "olympics_test_onnx_models"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("onnx_models.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-om = _helpers()
+om = olympics_test_models
 QUICK = SandboxLimits(timeout_s=30, cpu_s=30, memory_bytes=2 * 2**30)
 
 

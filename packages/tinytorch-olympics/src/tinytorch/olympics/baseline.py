@@ -34,7 +34,6 @@ import numpy as np
 import tinytorch
 from tinytorch import nn
 from tinytorch.core.atomic import atomic_write
-from tinytorch.core.progress import progress
 from tinytorch.olympics.data import Split, load_splits
 from tinytorch.olympics.rules import Task
 
@@ -60,10 +59,12 @@ def build(architecture: str) -> nn.Module:
 
 
 def train(model: nn.Module, split: Split, *, epochs: int, lr: float, schedule: str | None,
-          batch_size: int, seed: int, desc: str) -> None:
-    """Adam on cross-entropy, in place: a cosine schedule per epoch, a one-cycle schedule per
-    step, or a constant rate (``None``, for fine-tuning). Leaves the model in eval mode."""
+          batch_size: int, seed: int) -> None:
+    """Adam on cross-entropy with ``tinytorch.train.fit``, in place: a cosine schedule per
+    epoch, a one-cycle schedule per step, or a constant rate (``None``). Leaves the model in
+    eval mode."""
     from tinytorch.data import DataLoader, TensorDataset
+    from tinytorch.train import fit
     tinytorch.manual_seed(seed)
     loader = DataLoader(TensorDataset(tinytorch.from_numpy(split.x),
                                       tinytorch.from_numpy(split.y)),
@@ -71,25 +72,15 @@ def train(model: nn.Module, split: Split, *, epochs: int, lr: float, schedule: s
                         generator=tinytorch.Generator().manual_seed(seed))
     optimizer = tinytorch.optim.Adam(model.parameters(), lr=lr)
     scheduler: Any = None
+    interval = "epoch"
     if schedule == "cosine":
         scheduler = tinytorch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     elif schedule == "onecycle":
         scheduler = tinytorch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=len(loader))
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    for epoch in range(1, epochs + 1):
-        bar = progress(loader, desc=f"{desc} {epoch}/{epochs}", unit="batch")
-        for xb, yb in bar:
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if schedule == "onecycle":
-                scheduler.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if schedule == "cosine":
-            scheduler.step()
+        interval = "step"
+    fit(model, nn.CrossEntropyLoss(), optimizer, loader, epochs, scheduler=scheduler,
+        scheduler_interval=interval)
     model.eval()
 
 
@@ -184,7 +175,7 @@ def train_baseline(task: Task, *, data_root: str | os.PathLike[str] | None = Non
     model = build(base.architecture)
     start = time.perf_counter()
     train(model, train_split, epochs=recipe["epochs"], lr=base.lr, schedule=base.schedule,
-          batch_size=base.batch_size, seed=base.seed, desc=f"{task.name} baseline epoch")
+          batch_size=base.batch_size, seed=base.seed)
     seconds = time.perf_counter() - start
     onnx_bytes = export_bytes(model, task)
     info = {"task": task.name, "recipe": recipe, "quick": quick,

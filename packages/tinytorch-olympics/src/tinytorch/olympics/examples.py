@@ -77,7 +77,7 @@ def build_example(kind: str, baseline: TrainedBaseline, task: Task, train_split:
         model = prune_channels(model, amount)
         train(model, train_split.take(finetune_images), epochs=FINETUNE_EPOCHS,
               lr=task.baseline.lr / 3, schedule="cosine", batch_size=task.baseline.batch_size,
-              seed=seed + 1, desc=f"{task.name} fine-tune epoch")
+              seed=seed + 1)
         techniques += [f"structured pruning: {amount:.0%} of the hidden channels by L1 norm",
                        f"{FINETUNE_EPOCHS} epochs of fine-tuning on the training split"]
         division = "open"
