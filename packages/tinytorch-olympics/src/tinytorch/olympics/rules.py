@@ -17,10 +17,11 @@ An *event* is how entries are scored on a task:
   baseline's float32 accuracy (0.99 by default, MLPerf's closed-division rule).
 - ``limits``: absolute (``max_model_bytes``, ``max_latency_ms``, ``max_peak_memory_bytes``)
   or relative to the baseline (``max_model_bytes_vs_baseline``, ``max_latency_vs_baseline``).
-- ``tolerance``: how far a claim may exceed its measurement before it is rejected (1.5
-  accuracy points; 50% of the speed-up, which swings by ±20% between runs of a model whose
-  inference takes 15 µs). Scores use only measurements, so a tolerance decides what counts
-  as an honest claim, never a rank.
+- ``tolerance``: how far a claim may exceed its measurement before it is rejected: 1.5
+  accuracy points (the validation split against the held-out one); for the speed-up, a
+  claim up to twice the measurement, because the speed-up of a model whose inference takes
+  10 µs swings from 1.5x to 2.1x between verifications on a shared 2-core machine. Scores
+  use only measurements, so a tolerance decides what counts as an honest claim, never a rank.
 
 Loading checks every field and names the file, the field and what was expected.
 """
@@ -43,7 +44,7 @@ DIVISIONS = {
               "folding), calibrated on the training split",
     "open": "any model with the task's input and output; the accuracy is reported",
 }
-DEFAULT_TOLERANCE = {"accuracy": 0.015, "speedup": 0.5}
+DEFAULT_TOLERANCE = {"accuracy": 0.015, "speedup": 1.0}
 ARCHITECTURES = ("mlp", "lenet5")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
