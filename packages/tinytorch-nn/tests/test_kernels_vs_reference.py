@@ -68,7 +68,10 @@ def gradcheck_both(fn: Callable[..., Any], arrays: list[np.ndarray]) -> None:
             assert tinytorch.gradcheck(fn, ts)
 
 
-TOLERANCE = {np.float32: (2e-5, 2e-6), np.float64: (1e-10, 1e-12)}
+# float32's atol covers the tails of the tanh forms, where 1 ± tanh(z) cancels: the two sides
+# round differently by up to eps32 times the size of the intermediate terms (about 10 at
+# |x| = 5), so 2.5e-6 apart where the true gradient is 3e-6 (seen at x = -5.31).
+TOLERANCE = {np.float32: (2e-5, 1e-5), np.float64: (1e-10, 1e-12)}
 POINTWISE = {
     "gelu": (F.gelu, activation.Gelu),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), activation.GeluTanh),

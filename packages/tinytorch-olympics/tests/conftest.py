@@ -49,7 +49,11 @@ def write_synthetic_rules(root: Path, n_train: int = 3000, n_val: int = 2000,
     (root / "tasks" / "synthetic-mlp.json").write_text(json.dumps(task))
     for path in sorted((BUILTIN / "events").glob("*.json")):
         event = json.loads(path.read_text())
-        event["task"] = "synthetic-mlp"
+        # The quick baseline's accuracy moves by a point or two with the machine's rounding
+        # (threads, BLAS), and 2,000 validation and 2,000 held-out images differ by as much:
+        # looser floors and accuracy tolerance keep honest entries honest here, while the
+        # dishonest ones of the tests stay 10 points or more away.
+        event.update(task="synthetic-mlp", accuracy_floor=0.9, tolerance={"accuracy": 0.05})
         (root / "events" / path.name).write_text(json.dumps(event))
     return root
 

@@ -176,6 +176,13 @@ def _wider_mlp() -> bytes:
     return export_bytes(model.eval(), task)
 
 
+def _untrained_mlp() -> bytes:
+    from tinytorch.olympics.baseline import build, export_bytes
+    from tinytorch.olympics.rules import load_rules as _load
+    tinytorch.manual_seed(0)
+    return export_bytes(build("mlp").eval(), _load().task("fashion-mnist-mlp"))
+
+
 def test_every_kind_of_bad_bundle_gets_its_reason_and_the_results_stay_valid(
         world: dict[str, Any], tmp_path: Path) -> None:
     malformed = _copy(world, "malformed-json")
@@ -191,9 +198,10 @@ def test_every_kind_of_bad_bundle_gets_its_reason_and_the_results_stay_valid(
     bomb = _zip_bomb(tmp_path / "bomb.zip")
     no_event = _copy(world, "no-event", event="marathon")
     closed = _onnx_bundle(world, "closed-wider", _wider_mlp(), division="closed")
+    untrained = _onnx_bundle(world, "untrained", _untrained_mlp())
     cases = {malformed: "submission.json", missing: "model.onnx", checker: "undefined",
              wrong_shape: "784", external: "etc/passwd", bomb: "",
-             no_event: "marathon", closed: "closed"}
+             no_event: "marathon", closed: "closed", untrained: "below the accuracy floor"}
     store = ResultStore(tmp_path / "results.jsonl")
     records = verifier(world, store).verify([str(p) for p in cases])
     for record, (path, word) in zip(records, cases.items()):
