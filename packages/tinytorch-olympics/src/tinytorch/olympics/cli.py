@@ -193,8 +193,9 @@ def leaderboard_command(args: argparse.Namespace) -> int:
     events = {name: e.summary() for name, e in rules.events.items()}
     doc = build_leaderboard(records, events, Path(args.out))
     shown = sum(len(e["entries"]) for e in doc["events"].values())
-    print(f"wrote {args.out}/leaderboard.json, LEADERBOARD.md and index.html: {shown} verified "
-          f"entries ({doc['rejected']} rejected records left out)")
+    print(f"wrote {Path(args.out) / 'leaderboard.json'}, LEADERBOARD.md and index.html: "
+          f"{shown} verified {'entry' if shown == 1 else 'entries'} ({doc['rejected']} "
+          f"rejected {'record' if doc['rejected'] == 1 else 'records'} left out)")
     return EXIT_OK
 
 
