@@ -1,12 +1,12 @@
 """Measure a model in onnxruntime the same way for every entrant: batch 1, one thread.
 
-Latency is the median over ``repeats`` timed runs. Each run loops single-sample inferences,
-cycling through a pool of varied samples, until at least ``min_time`` seconds have passed, and
-reports elapsed / count in milliseconds per inference; a warm-up precedes the first run. One
-``perf_counter`` call per inference (~0.1 µs) is small next to the ~10 µs or more an inference
-costs. ``interleaved_latency`` alternates entry and baseline runs (ABAB...) so both see the same
-machine state (frequency scaling, other load), which makes their ratio steadier than either
-figure alone.
+Latency is the median over ``repeats`` timed runs. A run is one sample of
+``tinytorch.perf.compare.alternating_blocks``: as many single-sample inferences as last
+``min_time`` seconds (calibrated once per session), cycling through a pool of varied samples,
+reported in milliseconds per inference; a warm-up of ``warmup`` seconds precedes the first run.
+``interleaved_latency`` times entry and baseline in alternating runs (ABAB...) so both see the
+same machine state (frequency scaling, other load), and its speed-up is the median of the
+paired runs' ratios, which is steadier than either figure alone.
 
 Anti-gaming, checked while timing:
 
@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+
+from tinytorch.perf.compare import Side, alternating_blocks
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
@@ -89,14 +91,13 @@ class TimedRuns:
 def timed_runs(session: ort.InferenceSession, samples: np.ndarray, *, repeats: int,
                min_time: float, warmup: float, reference: np.ndarray | None = None,
                atol: float = 0.0) -> TimedRuns:
-    """Warm up, then ``repeats`` runs of at least ``min_time`` s cycling through ``samples``.
+    """Warm up, then ``repeats`` runs of about ``min_time`` s cycling through ``samples``.
 
     ``reference`` (len(samples), classes): outputs every inference must reproduce (exactly
     when ``atol`` is 0, else within ``atol``).
     """
     loop = _Loop(session, samples, reference, atol)
-    loop.run(warmup)
-    runs = [loop.run(min_time) for _ in range(repeats)]
+    [runs] = _interleave([loop], repeats, min_time, warmup)
     return loop.result(runs)
 
 
@@ -158,88 +159,81 @@ def memory_method() -> str:
 
 
 class _Loop:
-    """One session cycling through single-sample feeds, checking outputs when given a
-    reference; ``cursor`` carries on from run to run so every sample gets its turn."""
+    """One session cycling through single-sample feeds: ``step`` runs the next sample and
+    keeps its output, so the outputs of the timed runs can be checked against ``reference``
+    afterwards, outside the timing."""
 
     def __init__(self, session: ort.InferenceSession, samples: np.ndarray,
                  reference: np.ndarray | None = None, atol: float = 0.0) -> None:
+        if len(samples) == 0:
+            raise ValueError("no samples to time")
+        if reference is not None and len(reference) != len(samples):
+            raise ValueError(f"reference has {len(reference)} outputs for {len(samples)} "
+                             "samples")
         name = session.get_inputs()[0].name
         self.session = session
         self.output_names = [session.get_outputs()[0].name]
         self.feeds = [{name: np.ascontiguousarray(samples[i:i + 1])}
                       for i in range(len(samples))]
-        if reference is not None and len(reference) != len(samples):
-            raise ValueError(f"reference has {len(reference)} outputs for {len(samples)} "
-                             "samples")
         self.reference = reference
         self.atol = atol
-        self.cursor = 0
-        self.checked = 0
-        self.mismatched = 0
-        self.first_mismatch: str | None = None
+        self.cursor = 0                  # the next sample
+        self.start = 0                   # the sample of outputs[0]
+        self.outputs: list[Any] = []
 
     def infer(self, i: int) -> np.ndarray:
         return np.asarray(self.session.run(self.output_names, self.feeds[i])[0])
 
-    def run(self, min_time: float) -> float:
-        """Inferences until ``min_time`` s have passed (at least one) -> ms per inference."""
-        if not self.feeds:
-            raise ValueError("no samples to time")
-        run, names, feeds = self.session.run, self.output_names, self.feeds
-        clock = time.perf_counter
-        outputs: list[Any] = []
-        start = k = self.cursor
-        begin = clock()
-        elapsed = 0.0
-        while elapsed < min_time or not outputs:
-            outputs.append(run(names, feeds[k])[0])
-            k = k + 1 if k + 1 < len(feeds) else 0
-            elapsed = clock() - begin
-        self.cursor = k
-        if self.reference is not None:
-            self._check(outputs, start, self.reference)
-        return elapsed / len(outputs) * 1e3
+    def step(self) -> None:
+        """One inference on the next sample of the pool; its output is kept."""
+        k = self.cursor
+        self.outputs.append(self.session.run(self.output_names, self.feeds[k])[0])
+        self.cursor = k + 1 if k + 1 < len(self.feeds) else 0
 
-    def _check(self, outputs: list[Any], start: int, reference: np.ndarray) -> None:
-        """Compare the outputs of inferences ``start, start + 1, ...`` (mod the pool) with
-        ``reference``; count and describe the rows that differ."""
-        index = (start + np.arange(len(outputs))) % len(self.feeds)
-        want = reference[index]
-        expected = (1, want.shape[1])
-        self.checked += len(outputs)
+    def warm(self, seconds: float) -> None:
+        """Untimed inferences for ``seconds`` (at least one); their outputs are dropped."""
+        end = time.perf_counter() + seconds
+        self.step()
+        while time.perf_counter() < end:
+            self.step()
+        self.outputs, self.start = [], self.cursor
+
+    def result(self, runs_ms: list[float]) -> TimedRuns:
+        """The runs, and the check of every output kept since the warm-up."""
+        if self.reference is None:
+            return TimedRuns(runs_ms, 0, 0, None)
+        outputs, reference = self.outputs, self.reference
+        index = (self.start + np.arange(len(outputs))) % len(self.feeds)
+        expected = (1, reference.shape[1])
         bad = [i for i, out in enumerate(outputs) if np.shape(out) != expected]
         if bad:
-            self._record(len(bad), f"sample {index[bad[0]]}: output shape "
-                                   f"{np.shape(outputs[bad[0]])}, expected {expected}")
-            return
-        got = np.concatenate(outputs)
+            return TimedRuns(runs_ms, len(outputs), len(bad),
+                             f"sample {index[bad[0]]}: output shape "
+                             f"{np.shape(outputs[bad[0]])}, expected {expected}")
+        got, want = np.concatenate(outputs), reference[index]
         same = (got == want) if self.atol == 0 else (np.abs(got - want) <= self.atol)
         rows = ~(same | (np.isnan(got) & np.isnan(want))).all(axis=1)
-        if rows.any():
-            j = int(np.argmax(rows))
-            diff = float(np.nanmax(np.abs(got[j].astype(np.float64) - want[j])))
-            self._record(int(rows.sum()), f"sample {index[j]}: a timed run's output differs "
-                                          f"from the accuracy run's by up to {diff:.3g}")
-
-    def _record(self, count: int, detail: str) -> None:
-        self.mismatched += count
-        if self.first_mismatch is None:
-            self.first_mismatch = detail
-
-    def result(self, runs: list[float]) -> TimedRuns:
-        return TimedRuns(runs, self.checked, self.mismatched, self.first_mismatch)
+        if not rows.any():
+            return TimedRuns(runs_ms, len(outputs), 0, None)
+        j = int(np.argmax(rows))
+        diff = float(np.nanmax(np.abs(got[j].astype(np.float64) - want[j])))
+        return TimedRuns(runs_ms, len(outputs), int(rows.sum()),
+                         f"sample {index[j]}: a timed run's output differs from the accuracy "
+                         f"run's by up to {diff:.3g}")
 
 
 def _interleave(loops: Sequence[_Loop], repeats: int, min_time: float,
                 warmup: float) -> list[list[float]]:
-    """Warm every loop up, then run them in turn ``repeats`` times (ABAB...)."""
+    """Warm every loop up, then time them in turn ``repeats`` times (ABAB...) with the
+    Optimization tier's alternating blocks: one sample per block, no settling pause (one
+    onnxruntime thread leaves no spinning workers behind). Milliseconds per inference, a
+    list per loop."""
     for loop in loops:
-        loop.run(warmup)
-    runs: list[list[float]] = [[] for _ in loops]
-    for _ in range(repeats):
-        for loop, times in zip(loops, runs):
-            times.append(loop.run(min_time))
-    return runs
+        loop.warm(warmup)
+    sides = [Side(loop.step, f"loop {i}") for i, loop in enumerate(loops)]
+    _, times = alternating_blocks(sides, rounds=repeats, repeats=1, warmup=0,
+                                  min_time=min_time, settle=0.0)
+    return [[block[0] * 1e3 for block in side] for side in times]
 
 
 def _reset_high_water_mark() -> bool:
