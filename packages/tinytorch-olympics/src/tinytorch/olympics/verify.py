@@ -16,9 +16,9 @@ For every bundle, in this order:
 Every bundle ends as a record, ``verified`` or ``rejected`` with its reasons; a crash of the
 child, of onnxruntime or of a Dask worker is a rejection, never an exception here.
 
-Cost per bundle: one child start (~1 s of imports), two passes over the held-out split at
-batch 1 (entry and baseline), and ``2 * repeats`` timed runs of ``min_time`` each, plus the
-repeat check.
+Cost per bundle: one child start (~1.5 s of imports and a re-exec), two passes over the
+held-out split at batch 1 (entry and baseline), and ``2 * repeats`` timed runs of ``min_time``
+each, plus the repeat check.
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ QUICK = Settings(samples=2000, min_time=0.01, warmup=0.01, quick_baselines=True)
 class Job:
     """What a worker needs to measure one bundle; plain data, so Dask can ship it."""
 
-    bundle: str
     model_bytes: bytes
     baseline_bytes: bytes
     task: Task
@@ -297,9 +296,9 @@ class Verifier:
                                        f"{event.name} as {earlier['bundle']} by "
                                        f"{earlier['entrant']}"], bundle)
         baseline = self.baseline(event.task)
-        job = Job(bundle=path, model_bytes=bundle.model_bytes,
-                  baseline_bytes=baseline.onnx_bytes, task=event.task,
-                  division=sub["division"], settings=self.settings, data_root=self.data_root)
+        job = Job(model_bytes=bundle.model_bytes, baseline_bytes=baseline.onnx_bytes,
+                  task=event.task, division=sub["division"], settings=self.settings,
+                  data_root=self.data_root)
         return bundle, event, job
 
     def finish(self, bundle: Bundle, event: Event, outcome: dict[str, Any]) -> dict[str, Any]:
